@@ -1,0 +1,263 @@
+"""The body of the Ray launcher: validate every trial, start or join Ray, create the MLflow
+run tree, run one Ray task per trial, stream results back, print the summary.
+
+Order matters: every trial config is validated, and the resource request checked against
+the machine, *before* Ray starts or any MLflow run exists, so a bad value costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.utils import JobReturn, JobStatus
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf, open_dict
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pipelines.driver import command_line, console, create_trial_run, summary_table
+from pipelines.main import fail
+from pipelines.spec import build_spec, run_name
+from pipelines.validate import ConfigError, check_resources, local_capacity
+from workers import tracking
+from workers.config import Device
+from workers.trial import TrialResult, TrialSpec, TrialStatus
+
+if TYPE_CHECKING:
+    from hydra_plugins.phasesweep.ray_launcher import RayLauncher
+
+log = logging.getLogger(__name__)
+
+
+def ray_trial(spec: TrialSpec) -> TrialResult:
+    """The Ray task: compute where Ray put us, then `run_trial`. Nothing more."""
+    import ray
+
+    from workers.trial import run_trial
+
+    if spec.train.device is Device.auto and not ray.get_gpu_ids():
+        spec.train.device = Device.cpu  # Ray gave this trial no GPU: don't take one
+    return run_trial(spec)
+
+
+def _load_specs(launcher: RayLauncher, job_overrides, initial_job_idx) -> list[tuple[DictConfig, TrialSpec]]:
+    loader = launcher.hydra_context.config_loader
+    out = []
+    for idx, overrides in enumerate(job_overrides):
+        cfg = loader.load_sweep_config(launcher.config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.id = f"{cfg.hydra.job.name}_{initial_job_idx + idx}"
+            cfg.hydra.job.num = initial_job_idx + idx
+        try:
+            out.append((cfg, build_spec(cfg, list(overrides))))
+        except ConfigError as err:
+            fail(f"{err}  [trial {initial_job_idx + idx}: {' '.join(overrides) or 'defaults'}]")
+    return out
+
+
+def _connect(cluster: DictConfig, specs: list[TrialSpec]) -> bool:
+    """Start the embedded local Ray, or join a cluster. Returns True if we started it."""
+    import ray
+
+    address = cluster.address or None
+    quiet = dict(logging_level=logging.WARNING, log_to_driver=False)
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        ray.init(
+            address="local",
+            num_cpus=int(cluster.num_cpus) if cluster.num_cpus else None,
+            num_gpus=int(cluster.num_gpus) if cluster.num_gpus is not None else None,
+            include_dashboard=bool(cluster.include_dashboard),
+            dashboard_host="127.0.0.1",
+            _node_ip_address="127.0.0.1",
+            **quiet,
+        )
+        return True
+    runtime_env = OmegaConf.to_container(cluster.runtime_env) if cluster.get("runtime_env") else None
+    ray.init(address=address, runtime_env=runtime_env or None, **quiet)
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    try:
+        for spec in specs:
+            check_resources(OmegaConf.structured(spec.resources), nodes, f"the cluster at {address or 'RAY_ADDRESS'}")
+    except ConfigError as err:
+        ray.shutdown()
+        fail(str(err))
+    return False
+
+
+def _axes(job_overrides: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    axes: dict[str, list[str]] = {}
+    for overrides in job_overrides:
+        for o in overrides:
+            key, _, value = o.partition("=")
+            axes.setdefault(key, [])
+            if value not in axes[key]:
+                axes[key].append(value)
+    return {k: v for k, v in axes.items() if len(v) > 1}
+
+
+def launch(launcher: RayLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
+    pairs = _load_specs(launcher, job_overrides, initial_job_idx)
+    specs = [spec for _, spec in pairs]
+    first_cfg = pairs[0][0]
+    cluster = first_cfg.cluster
+    remote = bool(cluster.address) or bool(os.environ.get("RAY_ADDRESS"))
+    if not remote:
+        capacity = local_capacity(cluster)
+        try:
+            for spec in specs:
+                check_resources(OmegaConf.structured(spec.resources), [capacity], "this machine")
+        except ConfigError as err:
+            fail(str(err))
+
+    out = console()
+    import ray
+
+    started = _connect(cluster, specs)
+    try:
+        return _run_sweep(launcher, pairs, job_overrides, out)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
+    import ray
+
+    specs = [spec for _, spec in pairs]
+    uri = tracking.resolve_tracking_uri(specs[0].tracking.uri)
+    client = MlflowClient(tracking_uri=uri)
+    experiment_id = tracking.ensure_experiment(client, specs[0].tracking.experiment)
+    sweep_id = uuid.uuid4().hex[:8]
+    axes = _axes(job_overrides)
+    parent_tags: dict[str, Any] = {
+        "phasesweep.kind": "sweep",
+        "phasesweep.sweep_id": sweep_id,
+        "phasesweep.command": command_line(),
+        "phasesweep.n_trials": len(specs),
+        "phasesweep.sweep_dir": str(Path(launcher.config.hydra.sweep.dir).resolve()),
+    }
+    commit = tracking.git_commit()
+    if commit:
+        parent_tags["mlflow.source.git.commit"] = commit
+    parent_id = tracking.create_run(
+        client,
+        experiment_id,
+        name=f"{specs[0].experiment_name} sweep {sweep_id}",
+        params={f"sweep.{k}": ",".join(v) for k, v in axes.items()} | {"sweep.n_trials": len(specs)},
+        tags=parent_tags,
+    )
+    for spec in specs:
+        spec.tracking_uri = uri
+        spec.run_id = create_trial_run(client, experiment_id, spec, parent_run_id=parent_id, axes=set(axes))
+        tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": sweep_id})
+
+    out.print(
+        f"[bold]phasesweep[/] {specs[0].experiment_name}: {len(specs)} trials on Ray "
+        f"({ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs) "
+        f"→ {uri}, parent run {parent_id}"
+    )
+    task = ray.remote(ray_trial)
+    refs = {}
+    for i, spec in enumerate(specs):
+        options = dict(
+            num_cpus=spec.resources.cpus,
+            num_gpus=spec.resources.gpus,
+            max_retries=spec.resources.max_retries,
+            name=run_name(spec.overrides, set(axes)) or "trial",
+        )
+        refs[task.options(**options).remote(spec)] = i
+    results: list[TrialResult | None] = [None] * len(specs)
+    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // max(specs[0].resources.cpus, 1e-3)))
+    interrupted = False
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeRemainingColumn(),
+    )
+    pending = list(refs)
+    with Progress(*columns, console=out, transient=False) as progress:
+        bar = progress.add_task("trials", total=len(specs), state="")
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=launcher.poll_interval_s)
+                for ref in done:
+                    i = refs[ref]
+                    results[i] = _collect(ref, specs[i], client)
+                    res = results[i]
+                    line = res.error if res.error else (res.headline or f"{res.steps} steps")
+                    progress.console.print(
+                        f"  [{i}] {res.status.value:<8} {run_name(specs[i].overrides, set(axes))}  {line}"
+                    )
+                    progress.advance(bar)
+                failed = sum(r is not None and r.status is TrialStatus.failed for r in results)
+                state = f"running {min(len(pending), slots)} · queued {max(0, len(pending) - slots)} · failed {failed}"
+                progress.update(bar, state=state)
+        except KeyboardInterrupt:
+            interrupted = True
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+    for spec, res in zip(specs, results, strict=False):
+        if res is None:
+            client.set_terminated(spec.run_id, status="KILLED")
+    out.print(
+        summary_table(
+            list(zip(specs, results, strict=False)),
+            title=f"sweep {sweep_id}: {specs[0].experiment_name}",
+            axes=set(axes),
+        )
+    )
+    counts = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
+    counts["killed"] = sum(r is None for r in results)
+    tracking.set_tags(client, parent_id, {f"phasesweep.{k}": v for k, v in counts.items()})
+    status = "KILLED" if interrupted else ("FAILED" if counts["failed"] else "FINISHED")
+    client.set_terminated(parent_id, status=status)
+    out.print(f"MLflow: parent run {parent_id} ({status}); browse with `mlflow ui --backend-store-uri {uri}`")
+    if interrupted:
+        raise SystemExit(130)
+    if counts["failed"]:
+        raise SystemExit(1)
+    return [
+        JobReturn(
+            overrides=list(spec.overrides),
+            cfg=cfg,
+            hydra_cfg=cfg,
+            working_dir=os.getcwd(),
+            task_name=spec.experiment_name,
+            status=JobStatus.COMPLETED,
+            _return_value=res,
+        )
+        for (cfg, spec), res in zip(pairs, results, strict=False)
+    ]
+
+
+def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:
+    """The trial's result; a task that died (worker or node lost) becomes a FAILED run."""
+    import ray
+
+    start = time.perf_counter()
+    try:
+        return ray.get(ref)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
+        try:
+            tracking.set_tags(client, spec.run_id, {"phasesweep.status": "failed", "phasesweep.error": message})
+            client.set_terminated(spec.run_id, status="FAILED")
+        except Exception:
+            log.exception("could not mark run %s FAILED", spec.run_id)
+        return TrialResult(
+            status=TrialStatus.failed,
+            steps=0,
+            metrics={},
+            error=message,
+            run_id=spec.run_id,
+            trial_key=spec.trial_key,
+            seconds=time.perf_counter() - start,
+        )

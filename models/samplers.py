@@ -1,0 +1,35 @@
+"""Samplers, kept apart from the models they sample (NetKet's Sampler/Rule split).
+
+Every sampler has the form ``sample(model, state, *, steps, beta, generator) -> (samples, state)``,
+so a temperature sweep changes β without rebuilding a model.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from models.rbm import RBM
+
+
+def _bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    return (torch.rand(p.shape, generator=generator, device=p.device) < p).to(p.dtype)
+
+
+@torch.no_grad()
+def gibbs(
+    rbm: RBM,
+    v: torch.Tensor,
+    *,
+    steps: int,
+    beta: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Block Gibbs sampling at inverse temperature β: h ~ p(h|v), then v ~ p(v|h), `steps` times.
+
+    Returns the final visible samples and the hidden probabilities p(h|v) of those samples,
+    the usual low-variance statistic for the negative phase of CD/PCD.
+    """
+    for _ in range(steps):
+        h = _bernoulli(rbm.hidden_probs(v, beta), generator)
+        v = _bernoulli(rbm.visible_probs(h, beta), generator)
+    return v, rbm.hidden_probs(v, beta)

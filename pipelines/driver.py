@@ -1,0 +1,89 @@
+"""Driver-side pieces shared by a single run and a sweep: run creation and the summary table."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.spec import params_of, run_name
+from workers import tracking
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+    from workers.trial import TrialResult, TrialSpec
+
+STATUS_STYLE = {"finished": "green", "diverged": "yellow", "failed": "red", "killed": "magenta"}
+
+
+def command_line() -> str:
+    return shlex.join(["phasesweep", *sys.argv[1:]])
+
+
+def create_trial_run(
+    client: MlflowClient,
+    experiment_id: str,
+    spec: TrialSpec,
+    *,
+    parent_run_id: str | None = None,
+    axes: set[str] | None = None,
+) -> str:
+    """The trial's MLflow run: params are the flattened resolved config; tags its identity."""
+    tags = {
+        "phasesweep.trial_key": spec.trial_key,
+        "phasesweep.overrides": " ".join(spec.overrides),
+        "phasesweep.family": spec.model.family,
+        "phasesweep.status": "running",
+    }
+    if parent_run_id is None:
+        tags["phasesweep.command"] = command_line()
+        commit = tracking.git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+    return tracking.create_run(
+        client,
+        experiment_id,
+        name=run_name(spec.overrides, axes),
+        params=params_of(spec),
+        tags=tags,
+        parent_run_id=parent_run_id,
+    )
+
+
+def summary_table(
+    results: list[tuple[TrialSpec, TrialResult | None]], title: str, axes: set[str] | None = None
+) -> Table:
+    """Each trial's overrides, status, and its key result or one-line error."""
+    table = Table(title=title, show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("trial")
+    table.add_column("status")
+    table.add_column("result / error", overflow="fold")
+    table.add_column("s", justify="right")
+    for i, (spec, res) in enumerate(results):
+        status = res.status.value if res is not None else "killed"
+        style = STATUS_STYLE.get(status, "")
+        if res is None:
+            detail = "interrupted"
+        elif res.error:
+            detail = res.error
+        elif status == "diverged":
+            detail = f"diverged at step {res.steps}"
+        else:
+            detail = res.headline or f"{res.steps} steps"
+        table.add_row(
+            str(i),
+            run_name(spec.overrides, axes),
+            f"[{style}]{status}[/]",
+            detail,
+            f"{res.seconds:.1f}" if res is not None else "",
+        )
+    return table
+
+
+def console() -> Console:
+    return Console(stderr=False, highlight=False)

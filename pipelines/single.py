@@ -1,0 +1,35 @@
+"""A single run (no -m): the trial runs in this process through `workers.run_trial`."""
+
+from __future__ import annotations
+
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pipelines.driver import console, create_trial_run, summary_table
+from pipelines.spec import build_spec
+from workers import tracking
+from workers.trial import TrialStatus, run_trial
+
+
+def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
+    """Validate, create the run, train with a progress bar, print the summary.
+
+    Exits 1 when the trial failed; returns the headline metric value otherwise.
+    """
+    spec = build_spec(cfg, overrides)  # raises ConfigError before anything is created
+    spec.tracking_uri = tracking.resolve_tracking_uri(spec.tracking.uri)
+    client = MlflowClient(tracking_uri=spec.tracking_uri)
+    experiment_id = tracking.ensure_experiment(client, spec.tracking.experiment)
+    spec.run_id = create_trial_run(client, experiment_id, spec)
+    out = console()
+    out.print(f"[bold]phasesweep[/] {spec.experiment_name}: 1 trial → {spec.tracking_uri} (run {spec.run_id})")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out, transient=True) as progress:
+        task = progress.add_task("training", total=spec.train.steps)
+        result = run_trial(spec, on_step=lambda step: progress.update(task, completed=step + 1))
+    out.print(summary_table([(spec, result)], title=f"{spec.experiment_name}"))
+    if result.status is TrialStatus.failed:
+        raise SystemExit(1)
+    _key, _, value = result.headline.partition("=")
+    return float(value) if value else None

@@ -1,0 +1,123 @@
+"""Validation of a composed config, run in the driver before Ray starts or any run exists.
+
+Every failure is a `ConfigError` whose one-line message names the key, the bad value and
+what is allowed, e.g. ``data.temperature=-1.0: must be > 0 (temperatures are in units of J/k_B)``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that cannot run. `str(err)` is the one line the CLI prints."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    ok: Callable[[Any], bool]
+    allowed: str
+    hint: str = ""
+
+
+def _num(pred: Callable[[float], bool]) -> Callable[[Any], bool]:
+    def check(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and pred(v)
+
+    return check
+
+
+def _int(pred: Callable[[int], bool]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and pred(v)
+
+
+RULES: list[Rule] = [
+    Rule("seed", _int(lambda v: v >= 0), "must be an integer >= 0"),
+    Rule("data.temperature", _num(lambda v: v > 0), "must be > 0", "temperatures are in units of J/k_B"),
+    Rule("data.L", _int(lambda v: v >= 2), "must be an integer >= 2", "the linear lattice size"),
+    Rule("data.n_samples", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("data.burn_in", _int(lambda v: v >= 0), "must be an integer >= 0", "Monte Carlo sweeps"),
+    Rule("model.width", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("model.init_std", _num(lambda v: v >= 0), "must be >= 0"),
+    Rule("train.steps", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("train.lr", _num(lambda v: v > 0), "must be > 0"),
+    Rule("train.batch_size", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("train.momentum", _num(lambda v: 0 <= v < 1), "must be in [0, 1)"),
+    Rule("train.weight_decay", _num(lambda v: v >= 0), "must be >= 0"),
+    Rule("train.observe_every", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("train.k", _int(lambda v: v >= 1), "must be an integer >= 1", "Gibbs steps per update"),
+    Rule("train.sample_chains", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("train.sample_steps", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("tracking.flush_every", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("resources.cpus", _num(lambda v: v >= 0), "must be >= 0"),
+    Rule(
+        "resources.gpus",
+        _num(lambda v: v >= 0 and (v <= 1 or float(v).is_integer())),
+        "must be >= 0, and a whole number when above 1",
+        "fractions < 1 share a GPU",
+    ),
+    Rule("resources.max_retries", _int(lambda v: v >= 0), "must be an integer >= 0"),
+]
+
+
+def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
+    sentinel = object()
+    value = OmegaConf.select(cfg, key, default=sentinel, throw_on_missing=False)
+    return value is not sentinel, value
+
+
+def validate(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first value in `cfg` that breaks a rule."""
+    for rule in RULES:
+        present, value = _select(cfg, rule.key)
+        if present and not rule.ok(value):
+            hint = f" ({rule.hint})" if rule.hint else ""
+            raise ConfigError(f"{rule.key}={value!r}: {rule.allowed}{hint}")
+    _validate_family(cfg)
+
+
+def _validate_family(cfg: DictConfig) -> None:
+    from workers.family import FAMILIES, family_path, load_family
+
+    name = OmegaConf.select(cfg, "model.family")
+    try:
+        family_path(name)
+        load_family(name)
+    except (KeyError, ImportError, AttributeError, ValueError, TypeError):
+        known = ", ".join(sorted(FAMILIES))
+        raise ConfigError(
+            f"model.family={name!r}: unknown model family; choose one of {known}, "
+            "or give an import path 'package.module:Class'"
+        ) from None
+
+
+def local_capacity(cluster: DictConfig) -> dict[str, float]:
+    """CPUs and GPUs an embedded local Ray instance would have, without starting it."""
+    cpus = cluster.get("num_cpus") or os.cpu_count() or 1
+    gpus = cluster.get("num_gpus")
+    if gpus is None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    return {"CPU": float(cpus), "GPU": float(gpus)}
+
+
+def check_resources(resources: DictConfig, per_node: list[dict[str, float]], where: str) -> None:
+    """Refuse a per-trial request that no node of the cluster could ever satisfy."""
+    want = {"CPU": float(resources.cpus), "GPU": float(resources.gpus)}
+    if any(all(node.get(k, 0.0) >= v for k, v in want.items()) for node in per_node):
+        return
+    best = {k: max((node.get(k, 0.0) for node in per_node), default=0.0) for k in want}
+    key = "resources.gpus" if want["GPU"] > best["GPU"] else "resources.cpus"
+    value = resources.gpus if key == "resources.gpus" else resources.cpus
+    raise ConfigError(
+        f"{key}={value!r}: no node of {where} can satisfy it "
+        f"(largest node has {best['CPU']:g} CPUs, {best['GPU']:g} GPUs)"
+    )

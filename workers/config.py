@@ -1,0 +1,161 @@
+"""Typed configuration schemas, one dataclass per component.
+
+These are plain dataclasses so that workers and tests can build them without Hydra.
+`pipelines.schema` registers them in Hydra's ConfigStore; the YAML files under `conf/`
+extend them. Every field is documented; fixed choices are Enums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Device(str, Enum):
+    """Where a trial computes. `auto` takes the GPU Ray assigned the task, else the CPU."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class LearningRule(str, Enum):
+    """How the negative phase of an RBM gradient is sampled."""
+
+    cd = "cd"  # contrastive divergence: chains restart at the data batch every step
+    pcd = "pcd"  # persistent CD: chains carry over between steps (Tieleman 2008)
+
+
+class OptimizerName(str, Enum):
+    sgd = "sgd"
+    adam = "adam"
+
+
+# ---------------------------------------------------------------------------------- model
+@dataclass
+class ModelConfig:
+    """Base of every model config."""
+
+    family: str = "rbm"
+    """Registered family name (see `workers.families.FAMILIES`) or an import path `pkg.mod:Class`."""
+    width: int = 16
+    """Hidden units of an RBM, hidden width of an MLP, or the number of neurons of a Hopfield net."""
+
+
+@dataclass
+class RBMConfig(ModelConfig):
+    """Bernoulli–Bernoulli RBM; the visible layer size is set by the data (L² for Ising)."""
+
+    family: str = "rbm"
+    width: int = 16
+    init_std: float = 0.01
+    """Standard deviation of the initial weights W ~ N(0, init_std²)."""
+
+
+# ----------------------------------------------------------------------------------- data
+@dataclass
+class DataConfig:
+    """Base of every data config."""
+
+    kind: str = "ising"
+    """Which data source; each family accepts the kinds it knows."""
+
+
+@dataclass
+class IsingDataConfig(DataConfig):
+    """Monte Carlo samples of the 2D Ising model at `temperature` (J = k_B = 1)."""
+
+    kind: str = "ising"
+    L: int = 8
+    """Linear lattice size; a sample has L×L spins."""
+    temperature: float = 2.269
+    """Temperature T of the training data, in units of J/k_B. T_c ≈ 2.269."""
+    n_samples: int = 2000
+    """Number of training configurations (one independent chain each)."""
+    burn_in: int = 500
+    """Monte Carlo sweeps before a chain is sampled."""
+    algorithm: str = "metropolis"
+    """Monte Carlo algorithm that generates the data."""
+    cache_dir: str | None = None
+    """Directory where generated samples are cached and shared by trials; None disables caching."""
+
+
+# ---------------------------------------------------------------------------------- train
+@dataclass
+class TrainConfig:
+    """The one training loop and the optimiser."""
+
+    steps: int = 300
+    """Number of parameter updates."""
+    lr: float = 1e-2
+    """Learning rate of the optimiser."""
+    batch_size: int = 64
+    """Minibatch size."""
+    optimizer: OptimizerName = OptimizerName.sgd
+    momentum: float = 0.0
+    """Momentum of SGD (ignored by Adam)."""
+    weight_decay: float = 0.0
+    """L2 penalty added by the optimiser."""
+    device: Device = Device.auto
+    """auto | cpu | cuda."""
+    observe_every: int = 25
+    """Steps between evaluations of the (more expensive) observables `obs/…`."""
+
+
+@dataclass
+class RBMTrainConfig(TrainConfig):
+    """Training of an RBM by contrastive divergence."""
+
+    rule: LearningRule = LearningRule.cd
+    k: int = 1
+    """Gibbs steps per update in CD-k / PCD-k."""
+    sample_chains: int = 256
+    """Chains drawn from the RBM when its observables are measured."""
+    sample_steps: int = 200
+    """Gibbs steps of those chains, started from uniform noise."""
+
+
+# ------------------------------------------------------------------------------- tracking
+@dataclass
+class TrackingConfig:
+    """Where results go: an MLflow tracking store."""
+
+    uri: str | None = None
+    """Tracking URI. None: $MLFLOW_TRACKING_URI, else sqlite:///<cwd>/mlflow.db."""
+    experiment: str = "phasesweep"
+    """MLflow experiment name (an experiment file sets it to its own name)."""
+    flush_every: int = 50
+    """Metric steps buffered before a log_batch request."""
+    log_checkpoint: bool = True
+    """Log the final checkpoint of each trial as an artifact."""
+
+
+# -------------------------------------------------------------------------------- cluster
+@dataclass
+class ClusterConfig:
+    """Where Ray runs. With no address a local Ray instance starts on 127.0.0.1."""
+
+    address: str | None = None
+    """None: embedded local Ray (or the cluster named by $RAY_ADDRESS under `ray job submit`).
+    Otherwise `auto`, `ray://host:10001` or `host:6379`."""
+    num_cpus: int | None = None
+    """CPUs the embedded local instance may use; None means all of this machine's."""
+    num_gpus: int | None = None
+    """GPUs the embedded local instance may use; None means all visible ones."""
+    include_dashboard: bool = False
+    """Start Ray's dashboard with the embedded instance (bound to 127.0.0.1)."""
+    runtime_env: dict[str, Any] = field(default_factory=dict)
+    """Ray runtime_env for the trials when connecting to a cluster."""
+
+
+@dataclass
+class ResourcesConfig:
+    """What one trial asks Ray for."""
+
+    cpus: float = 1.0
+    """CPUs per trial (fractions allowed)."""
+    gpus: float = 0.0
+    """GPUs per trial; fractions < 1 let trials share one GPU."""
+    max_retries: int = 0
+    """Times Ray re-runs a trial whose worker process or node died."""

@@ -1,0 +1,1 @@
+"""Model families: adapters from typed config to a model, its update and its observables."""

@@ -1,0 +1,88 @@
+"""The MLflow run tree: one parent run per sweep, one child run per trial.
+
+The driver creates every run (so it can also end runs whose worker died); trials write
+into their run through `workers.sink.MLflowSink`.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
+
+MAX_PER_BATCH = 100
+
+
+def resolve_tracking_uri(configured: str | None) -> str:
+    """`tracking.uri`, else $MLFLOW_TRACKING_URI, else MLflow's default sqlite store in the cwd.
+
+    A relative sqlite path is made absolute so Ray workers with another cwd write to the same file.
+    """
+    uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri[len(prefix) :].startswith("/"):
+        uri = prefix + str(Path(uri[len(prefix) :]).resolve())
+    return uri
+
+
+def is_local_store(uri: str) -> bool:
+    """True for stores that live in this machine's files (sqlite, file:, a bare path)."""
+    return uri.startswith(("sqlite:", "file:")) or "://" not in uri
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    return client.create_experiment(name)
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree this code runs from, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def create_run(
+    client: MlflowClient,
+    experiment_id: str,
+    *,
+    name: str,
+    params: dict[str, Any] | None = None,
+    tags: dict[str, Any] | None = None,
+    parent_run_id: str | None = None,
+    note: str | None = None,
+) -> str:
+    """Create a run with its params and tags logged in batches; returns its id."""
+    tags = {k: str(v) for k, v in (tags or {}).items()}
+    if parent_run_id:
+        tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+    if note:
+        tags[MLFLOW_RUN_NOTE] = note
+    run = client.create_run(experiment_id, run_name=name, tags=tags)
+    items = [Param(k, str(v)) for k, v in (params or {}).items()]
+    for i in range(0, len(items), MAX_PER_BATCH):
+        client.log_batch(run.info.run_id, params=items[i : i + MAX_PER_BATCH], synchronous=True)
+    return run.info.run_id
+
+
+def set_tags(client: MlflowClient, run_id: str, tags: dict[str, Any]) -> None:
+    items = [RunTag(k, str(v)) for k, v in tags.items()]
+    for i in range(0, len(items), MAX_PER_BATCH):
+        client.log_batch(run_id, tags=items[i : i + MAX_PER_BATCH], synchronous=True)

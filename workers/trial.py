@@ -1,0 +1,159 @@
+"""`run_trial(spec) -> TrialResult`: one trial, start to end, into one MLflow run.
+
+The driver (a single run in-process, or the Ray launcher) builds the `TrialSpec` from the
+resolved config and creates the MLflow run; `run_trial` trains, logs and ends that run.
+It never raises for a trial-level failure: the failure is returned as data.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import torch
+
+from workers.config import (
+    ClusterConfig,
+    DataConfig,
+    Device,
+    ModelConfig,
+    ResourcesConfig,
+    TrackingConfig,
+    TrainConfig,
+)
+from workers.family import load_family
+from workers.loop import plot_history, train
+from workers.sink import MLflowSink
+
+
+class TrialStatus(str, Enum):
+    finished = "finished"
+    diverged = "diverged"  # an outcome: non-finite loss or parameters at `step`
+    failed = "failed"  # an error: the message is in `TrialResult.error`
+
+
+@dataclass
+class TrialSpec:
+    """Everything one trial needs, typed. Built by `pipelines.spec.build_spec`."""
+
+    experiment_name: str
+    seed: int
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    overrides: list[str] = field(default_factory=list)
+    """The command-line overrides that make this trial (what a user swept)."""
+    config_yaml: str = ""
+    """The resolved config, logged as the `config.yaml` artifact."""
+    trial_key: str = ""
+    """Stable hash of the resolved trial config: identifies a trial across re-runs."""
+    tracking_uri: str = ""
+    run_id: str = ""
+    """The MLflow run this trial writes into (created by the driver)."""
+
+
+@dataclass
+class TrialResult:
+    """The small typed summary a trial returns; sweepers and analysis read this, never logs."""
+
+    status: TrialStatus
+    steps: int
+    metrics: dict[str, float]
+    error: str | None = None
+    run_id: str = ""
+    trial_key: str = ""
+    node: str = ""
+    seconds: float = 0.0
+    headline: str = ""
+    """The family's key metric, `name=value`, for summary tables."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not TrialStatus.failed
+
+
+def resolve_device(choice: Device) -> torch.device:
+    """`auto`: the GPU this process may use (Ray hides the others), else the CPU."""
+    if choice is Device.cpu:
+        return torch.device("cpu")
+    if choice is Device.cuda:
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                "train.device=cuda but no GPU is visible to this trial; "
+                "request resources.gpus>0 or set train.device=auto"
+            )
+        return torch.device("cuda")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def run_trial(spec: TrialSpec, *, on_step: Callable[[int], None] | None = None) -> TrialResult:
+    """Train one trial and log it to its MLflow run; returns its summary."""
+    start = time.perf_counter()
+    node = socket.gethostname()
+    sink = MLflowSink(spec.tracking_uri, spec.run_id, flush_every=spec.tracking.flush_every)
+    steps_done = 0
+    try:
+        torch.manual_seed(spec.seed)
+        device = resolve_device(spec.train.device)
+        sink.set_tags({"phasesweep.node": node, "phasesweep.device": str(device)})
+        sink.log_text(spec.config_yaml, "config.yaml")
+        family = load_family(spec.model.family)(spec, device)
+        outcome = train(
+            family,
+            sink,
+            steps=spec.train.steps,
+            observe_every=spec.train.observe_every,
+            on_step=on_step,
+        )
+        steps_done = outcome.step
+        sink.flush()
+        sink.log_figure(plot_history(sink.history, title=" ".join(spec.overrides)), "plots/training_curves.png")
+        for name, fig in family.figures(sink.history).items():
+            sink.log_figure(fig, f"plots/{name}")
+        if spec.tracking.log_checkpoint:
+            sink.log_torch({"step": steps_done, "family": family.state_dict()}, "checkpoints/final.pt")
+        status = TrialStatus.diverged if outcome.diverged else TrialStatus.finished
+        tags: dict[str, Any] = {"phasesweep.status": status.value}
+        if outcome.diverged:
+            tags["phasesweep.diverged_step"] = outcome.step
+            tags["phasesweep.diverged_keys"] = ",".join(outcome.bad_keys)
+        sink.set_tags(tags)
+        sink.terminate("FINISHED")
+        key = getattr(family, "headline_metric", "")
+        headline = f"{key}={outcome.last[key]:.4g}" if key in outcome.last else ""
+        return TrialResult(
+            status=status,
+            headline=headline,
+            steps=steps_done,
+            metrics=outcome.last,
+            run_id=spec.run_id,
+            trial_key=spec.trial_key,
+            node=node,
+            seconds=time.perf_counter() - start,
+        )
+    except Exception as exc:  # a trial-level failure is data, never a crash of the sweep
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        try:
+            sink.set_tags({"phasesweep.status": TrialStatus.failed.value, "phasesweep.error": message})
+            sink.log_text(traceback.format_exc(), "error.txt")
+            sink.terminate("FAILED")
+        except Exception:  # the store itself may be the failure; the driver ends the run then
+            pass
+        return TrialResult(
+            status=TrialStatus.failed,
+            steps=steps_done,
+            metrics={},
+            error=message,
+            run_id=spec.run_id,
+            trial_key=spec.trial_key,
+            node=node,
+            seconds=time.perf_counter() - start,
+        )
