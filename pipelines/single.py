@@ -8,6 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipelines.driver import console, create_trial_run, summary_table
 from pipelines.spec import build_spec
+from pipelines.validate import check_resources, local_capacity
 from workers import tracking
 from workers.trial import TrialStatus, run_trial
 
@@ -18,6 +19,7 @@ def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
     Exits 1 when the trial failed; returns the headline metric value otherwise.
     """
     spec = build_spec(cfg, overrides)  # raises ConfigError before anything is created
+    check_resources(cfg.resources, [local_capacity(cfg.cluster)], "this machine")
     spec.tracking_uri = tracking.resolve_tracking_uri(spec.tracking.uri)
     client = MlflowClient(tracking_uri=spec.tracking_uri)
     experiment_id = tracking.ensure_experiment(client, spec.tracking.experiment)
