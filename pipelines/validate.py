@@ -40,6 +40,12 @@ def _int(pred: Callable[[int], bool]) -> Callable[[Any], bool]:
 
 RULES: list[Rule] = [
     Rule("seed", _int(lambda v: v >= 0), "must be an integer >= 0"),
+    Rule("resume", lambda v: isinstance(v, bool), "must be true or false"),
+    Rule(
+        "sweep_name",
+        lambda v: v is None or (isinstance(v, str) and v and "'" not in v),
+        "must be null or a name without quotes",
+    ),
     Rule("data.temperature", _num(lambda v: v > 0), "must be > 0", "temperatures are in units of J/k_B"),
     Rule("data.L", _int(lambda v: v >= 2), "must be an integer >= 2", "the linear lattice size"),
     Rule("data.n_samples", _int(lambda v: v >= 1), "must be an integer >= 1"),
@@ -55,7 +61,9 @@ RULES: list[Rule] = [
     Rule("train.k", _int(lambda v: v >= 1), "must be an integer >= 1", "Gibbs steps per update"),
     Rule("train.sample_chains", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("train.sample_steps", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("train.checkpoint_every", _int(lambda v: v >= 0), "must be an integer >= 0", "0 keeps only the final one"),
     Rule("tracking.flush_every", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("tracking.outage_limit_s", _num(lambda v: v > 0), "must be > 0", "seconds"),
     Rule("resources.cpus", _num(lambda v: v >= 0), "must be >= 0"),
     Rule(
         "resources.gpus",

@@ -101,6 +101,9 @@ class TrainConfig:
     """auto | cpu | cuda."""
     observe_every: int = 25
     """Steps between evaluations of the (more expensive) observables `obs/…`."""
+    checkpoint_every: int = 200
+    """Steps between checkpoints of the whole trial state (0: only the final one). Metrics are
+    flushed with each checkpoint, so a retried trial resumes there without gaps or duplicates."""
 
 
 @dataclass
@@ -126,9 +129,16 @@ class TrackingConfig:
     experiment: str = "phasesweep"
     """MLflow experiment name (an experiment file sets it to its own name)."""
     flush_every: int = 50
-    """Metric steps buffered before a log_batch request."""
+    """Metric steps buffered before a log_batch request (when train.checkpoint_every is 0)."""
     log_checkpoint: bool = True
-    """Log the final checkpoint of each trial as an artifact."""
+    """Keep checkpoints as run artifacts (`checkpoints/last.pt`); needed to resume a retried trial."""
+    checkpoint_dir: str | None = None
+    """A shared path every node can reach for checkpoints instead of the run's artifact store."""
+    outage_limit_s: float = 600.0
+    """How long the sink retries (with backoff, spooling points locally) while the tracking
+    store is unreachable before the trial fails; its spool is kept for replay."""
+    spool_dir: str = ".phasesweep_spool"
+    """Where unsent metric points wait during a tracking outage."""
 
 
 # -------------------------------------------------------------------------------- cluster

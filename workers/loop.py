@@ -1,8 +1,10 @@
 """The one training loop. Every family runs through `train`, fresh or resumed.
 
-Each step: the family's update, its observables every `train.observe_every` steps,
-a finiteness check (a non-finite metric ends the trial as *diverged*, an outcome, not a
-crash), and one call to the sink. The loop adds `sys/steps_per_s`.
+Each step: the family's update; its observables every `observe_every` steps, together with
+a finiteness check of its parameters; a finiteness check of every metric (non-finite ends
+the trial as *diverged*: an outcome with its step, not a crash); one call to the sink; and
+every `checkpoint_every` steps a flush of the metrics followed by a checkpoint, so that a
+resumed trial starts exactly where the stored metrics end. The loop adds `sys/steps_per_s`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import torch
 
 if TYPE_CHECKING:
     from workers.family import Family
@@ -22,10 +26,21 @@ if TYPE_CHECKING:
 class LoopOutcome:
     diverged: bool
     step: int
-    """Last completed step + 1 (== steps when finished), or the step that diverged."""
+    """Steps completed (== steps when finished), or the step that diverged."""
     last: dict[str, float]
     """Most recent value of every metric."""
     bad_keys: list[str]
+
+
+def non_finite_tensors(state: Any, prefix: str = "") -> list[str]:
+    """Names of floating tensors in a (nested) state dict that hold NaN or inf."""
+    if isinstance(state, torch.Tensor):
+        return [prefix or "tensor"] if state.is_floating_point() and not torch.isfinite(state).all() else []
+    if isinstance(state, dict):
+        return [bad for k, v in state.items() for bad in non_finite_tensors(v, f"{prefix}{k}.")]
+    if isinstance(state, (list, tuple)):
+        return [bad for i, v in enumerate(state) for bad in non_finite_tensors(v, f"{prefix}{i}.")]
+    return []
 
 
 def train(
@@ -34,6 +49,8 @@ def train(
     *,
     steps: int,
     observe_every: int,
+    checkpoint_every: int = 0,
+    checkpoint: Callable[[int], None] | None = None,
     start_step: int = 0,
     on_step: Callable[[int], None] | None = None,
 ) -> LoopOutcome:
@@ -42,9 +59,13 @@ def train(
     tick = time.perf_counter()
     for step in range(start_step, steps):
         metrics = dict(family.step(step))
-        if step % observe_every == 0 or step == steps - 1:
-            metrics.update(family.observe(step))
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+        observing = step % observe_every == 0 or step == steps - 1
+        if observing and not bad:
+            bad = [f"param:{name.rstrip('.')}" for name in non_finite_tensors(family.state_dict())]
+            if not bad:
+                metrics.update(family.observe(step))
+                bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         now = time.perf_counter()
         metrics["sys/steps_per_s"] = 1.0 / max(now - tick, 1e-9)
         tick = now
@@ -55,6 +76,10 @@ def train(
             return LoopOutcome(diverged=True, step=step, last=last, bad_keys=bad)
         if on_step is not None:
             on_step(step)
+        done = step + 1
+        if checkpoint is not None and checkpoint_every and done % checkpoint_every == 0 and done < steps:
+            sink.flush()  # every point before `done` is stored before the checkpoint says so
+            checkpoint(done)
     return LoopOutcome(diverged=False, step=steps, last=last, bad_keys=[])
 
 
@@ -74,8 +99,10 @@ def plot_history(history: dict[str, list[tuple[int, float]]], title: str = ""):
     fig, axes = plt.subplots(n, 1, figsize=(7, 2.8 * n), squeeze=False, sharex=True)
     for ax, (ns, keys) in zip(axes[:, 0], groups.items(), strict=False):
         for key in keys:
-            steps, values = zip(*history[key], strict=False)
-            ax.plot(steps, values, label=key.split("/", 1)[-1], marker="." if len(steps) < 40 else None)
+            points = sorted(history[key])
+            xs = [p[0] for p in points]
+            ys = [p[1] for p in points]
+            ax.plot(xs, ys, label=key.split("/", 1)[-1], marker="." if len(xs) < 40 else None)
         ax.set_ylabel(ns)
         ax.legend(fontsize="small", loc="best")
         ax.grid(alpha=0.3)

@@ -1,16 +1,27 @@
 """The one tracking sink: every metric, param, tag and artifact of a trial goes through here.
 
 Modelled on NetKet's `MLFlowLog`: ``sink(step, metrics)`` buffers, ``sink.flush()`` sends.
-Metrics are sent with `log_batch`, which is ~40× cheaper per point than `log_metric`,
-in requests of at most 1000 metrics; params go 100 per request (MLflow's limits).
-The sink also keeps the full history in memory so the loop can plot training curves.
+
+- Metrics go out with `log_batch`, ~40× cheaper per point than `log_metric`, in requests of
+  at most 1000 metrics; params and tags 100 per request (MLflow's limits).
+- Every request is retried with exponential backoff while the store is unreachable (a server
+  restart, a locked sqlite file). Unsent points wait in a spool file (JSON lines) and are
+  replayed, oldest first, when the store answers again. Past `outage_limit_s` the sink raises
+  `TrackingOutage`; the spool stays on disk for `replay_spool`.
+- After a resume, `skip_logged()` drops points of steps the run already holds, so a retried
+  trial never duplicates a step.
+- The full history is kept in memory so the loop can plot training curves.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,8 +31,13 @@ from mlflow.tracking import MlflowClient
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+log = logging.getLogger(__name__)
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
+
+
+class TrackingOutage(RuntimeError):
+    """The tracking store stayed unreachable past `tracking.outage_limit_s`."""
 
 
 def _chunks(items: list, size: int):
@@ -30,76 +46,153 @@ def _chunks(items: list, size: int):
 
 
 class MLflowSink:
-    """Batched writer for one MLflow run.
+    """Batched, outage-tolerant writer for one MLflow run.
 
     Args:
         tracking_uri: the store every node can reach (sqlite file locally, a server on a cluster).
         run_id: the run to write into; the driver creates it so that it can also end it.
-        flush_every: buffered metric *steps* before a `log_batch` request.
+        flush_every: buffered metric steps before a `log_batch` request (0: only on `flush()`).
+        outage_limit_s: how long to keep retrying an unreachable store before giving up.
+        spool_dir: where unsent points wait, one file per run.
     """
 
-    def __init__(self, tracking_uri: str, run_id: str, *, flush_every: int = 50) -> None:
+    def __init__(
+        self,
+        tracking_uri: str,
+        run_id: str,
+        *,
+        flush_every: int = 50,
+        outage_limit_s: float = 600.0,
+        spool_dir: str | Path = ".phasesweep_spool",
+    ) -> None:
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.run_id = run_id
-        self.flush_every = max(1, int(flush_every))
+        self.flush_every = max(0, int(flush_every))
+        self.outage_limit_s = outage_limit_s
+        self.spool = Path(spool_dir).expanduser().resolve() / f"{run_id}.jsonl"
         self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._buffer: list[Metric] = []
         self._steps_buffered = 0
+        self._logged_through: dict[str, int] | None = None
 
-    # -------------------------------------------------------------------------- metrics
+    # ----------------------------------------------------------------------- retrying
+    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
+        """Run `call`, retrying with backoff (0.5 s doubling to 30 s) up to the outage limit."""
+        deadline = time.monotonic() + self.outage_limit_s
+        delay = 0.5
+        while True:
+            try:
+                return call()
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    raise TrackingOutage(
+                        f"tracking store unreachable for {self.outage_limit_s:g} s while {what} "
+                        f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                        f"unsent metrics kept in {self.spool}"
+                    ) from exc
+                log.warning("tracking store error while %s (%s); retrying in %.1f s", what, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    # ------------------------------------------------------------------------ metrics
+    def skip_logged(self) -> None:
+        """After a resume: drop points for steps the run already holds (per metric key)."""
+        self._logged_through = {}
+
+    def _already_logged(self, key: str, step: int) -> bool:
+        if self._logged_through is None:
+            return False
+        if key not in self._logged_through:
+            history = self._retry(f"reading {key}", lambda: self.client.get_metric_history(self.run_id, key))
+            self._logged_through[key] = max((m.step for m in history), default=-1)
+        return step <= self._logged_through[key]
+
     def __call__(self, step: int, metrics: dict[str, float]) -> None:
-        """Buffer one step of metrics; sends a batch every `flush_every` steps."""
+        """Record one step of metrics; sends a batch every `flush_every` steps."""
         now = int(time.time() * 1000)
         for key, value in metrics.items():
             value = float(value)
             self.history[key].append((step, value))
-            self._buffer.append(Metric(key=key, value=value, timestamp=now, step=step))
+            if not self._already_logged(key, step):
+                self._buffer.append(Metric(key=key, value=value, timestamp=now, step=step))
         self._steps_buffered += 1
-        if self._steps_buffered >= self.flush_every or len(self._buffer) >= MAX_METRICS_PER_BATCH:
+        if self.flush_every and self._steps_buffered >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:
-        """Send every buffered metric point."""
-        for chunk in _chunks(self._buffer, MAX_METRICS_PER_BATCH):
-            self.client.log_batch(self.run_id, metrics=chunk, synchronous=True)
-        self._buffer.clear()
+        """Send every buffered point (spooled ones first); returns once all are stored."""
+        if self._buffer:
+            self._spool_append(self._buffer)
+            self._buffer = []
         self._steps_buffered = 0
+        self.replay_spool()
 
-    # ------------------------------------------------------------------- params & tags
+    def _spool_append(self, metrics: list[Metric]) -> None:
+        self.spool.parent.mkdir(parents=True, exist_ok=True)
+        with self.spool.open("a") as fh:
+            for m in metrics:
+                fh.write(json.dumps([m.key, m.value, m.timestamp, m.step]) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def replay_spool(self) -> int:
+        """Send the spool file's points and delete it; returns how many were sent."""
+        if not self.spool.exists():
+            return 0
+        lines = self.spool.read_text().splitlines()
+        points = [Metric(*json.loads(line)) for line in lines if line.strip()]
+        for chunk in _chunks(points, MAX_METRICS_PER_BATCH):
+            self._retry("logging metrics", lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
+        self.spool.unlink()
+        return len(points)
+
+    # -------------------------------------------------------------------- params & tags
     def log_params(self, params: dict[str, Any]) -> None:
         items = [Param(k, str(v)) for k, v in params.items()]
         for chunk in _chunks(items, MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, params=chunk, synchronous=True)
+            self._retry("logging params", lambda c=chunk: self.client.log_batch(self.run_id, params=c))
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         items = [RunTag(k, str(v)) for k, v in tags.items()]
         for chunk in _chunks(items, MAX_PARAMS_PER_BATCH):
-            self.client.log_batch(self.run_id, tags=chunk, synchronous=True)
+            self._retry("setting tags", lambda c=chunk: self.client.log_batch(self.run_id, tags=c))
 
-    # ----------------------------------------------------------------------- artifacts
+    # ------------------------------------------------------------------------ artifacts
     def log_figure(self, figure: Figure, artifact_file: str) -> None:
         import matplotlib.pyplot as plt
 
-        self.client.log_figure(self.run_id, figure, artifact_file)
+        self._retry("logging a figure", lambda: self.client.log_figure(self.run_id, figure, artifact_file))
         plt.close(figure)
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self._retry("logging text", lambda: self.client.log_text(self.run_id, text, artifact_file))
 
     def log_file(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        self._retry("logging an artifact", lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
 
-    def log_torch(self, obj: Any, artifact_file: str) -> None:
-        """Save `obj` with torch.save and log it as an artifact (e.g. a checkpoint)."""
-        import torch
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(artifact_file).name
-            torch.save(obj, path)
-            parent = str(Path(artifact_file).parent)
-            self.log_file(path, None if parent == "." else parent)
+    def download(self, artifact_path: str, dst: str | Path) -> Path | None:
+        """Fetch one artifact of the run into `dst`; None when the run has no such artifact."""
+        parent = str(Path(artifact_path).parent)
+        listing = self._retry("listing artifacts", lambda: self.client.list_artifacts(self.run_id, parent))
+        if not any(item.path == artifact_path for item in listing):
+            return None
+        local = self._retry(
+            "downloading an artifact", lambda: self.client.download_artifacts(self.run_id, artifact_path, str(dst))
+        )
+        return Path(local)
 
     def terminate(self, status: str) -> None:
         """Flush and end the run with an MLflow status: FINISHED, FAILED or KILLED."""
         self.flush()
-        self.client.set_terminated(self.run_id, status=status)
+        self._retry("ending the run", lambda: self.client.set_terminated(self.run_id, status=status))
+
+
+def save_torch(obj: Any, path: Path) -> None:
+    """torch.save through a temp file and rename, so a reader never sees half a checkpoint."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as fh:
+        tmp = Path(fh.name)
+    torch.save(obj, tmp)
+    os.replace(tmp, path)

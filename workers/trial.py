@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from workers.checkpoint import CheckpointStore
 from workers.config import (
     ClusterConfig,
     DataConfig,
@@ -94,32 +95,72 @@ def resolve_device(choice: Device) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _checkpoint_state(family, sink: MLflowSink, step: int) -> dict[str, Any]:
+    return {
+        "step": step,
+        "family": family.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+        "history": {k: list(v) for k, v in sink.history.items()},
+    }
+
+
 def run_trial(spec: TrialSpec, *, on_step: Callable[[int], None] | None = None) -> TrialResult:
-    """Train one trial and log it to its MLflow run; returns its summary."""
+    """Train one trial and log it to its MLflow run; returns its summary.
+
+    If the run already holds a checkpoint (a retried or resumed trial), training continues
+    from it in the same run, and steps the run already stored are not logged again.
+    """
     start = time.perf_counter()
     node = socket.gethostname()
-    sink = MLflowSink(spec.tracking_uri, spec.run_id, flush_every=spec.tracking.flush_every)
+    track = spec.tracking
+    sink = MLflowSink(
+        spec.tracking_uri,
+        spec.run_id,
+        flush_every=0 if spec.train.checkpoint_every else track.flush_every,
+        outage_limit_s=track.outage_limit_s,
+        spool_dir=track.spool_dir,
+    )
     steps_done = 0
     try:
+        sink.replay_spool()  # points a previous attempt could not send
         torch.manual_seed(spec.seed)
         device = resolve_device(spec.train.device)
-        sink.set_tags({"phasesweep.node": node, "phasesweep.device": str(device)})
-        sink.log_text(spec.config_yaml, "config.yaml")
+        store = CheckpointStore(
+            sink, checkpoint_dir=track.checkpoint_dir, trial_key=spec.trial_key, enabled=track.log_checkpoint
+        )
         family = load_family(spec.model.family)(spec, device)
+        state = store.load()
+        first_step = 0
+        if state is None:
+            sink.log_text(spec.config_yaml, "config.yaml")
+        else:
+            family.load_state_dict(state["family"])
+            torch.set_rng_state(state["torch_rng"])
+            for key, points in state["history"].items():
+                sink.history[key] = [tuple(p) for p in points]
+            first_step = int(state["step"])
+            sink.skip_logged()
+        sink.set_tags(
+            {"phasesweep.node": node, "phasesweep.device": str(device), "phasesweep.resumed_from": first_step}
+        )
         outcome = train(
             family,
             sink,
             steps=spec.train.steps,
             observe_every=spec.train.observe_every,
+            checkpoint_every=spec.train.checkpoint_every,
+            checkpoint=lambda step: store.save(_checkpoint_state(family, sink, step)),
+            start_step=first_step,
             on_step=on_step,
         )
         steps_done = outcome.step
         sink.flush()
-        sink.log_figure(plot_history(sink.history, title=" ".join(spec.overrides)), "plots/training_curves.png")
+        title = " ".join(spec.overrides)
+        sink.log_figure(plot_history(sink.history, title=title), "plots/training_curves.png")
         for name, fig in family.figures(sink.history).items():
             sink.log_figure(fig, f"plots/{name}")
-        if spec.tracking.log_checkpoint:
-            sink.log_torch({"step": steps_done, "family": family.state_dict()}, "checkpoints/final.pt")
+        if not outcome.diverged:
+            store.save(_checkpoint_state(family, sink, steps_done))
         status = TrialStatus.diverged if outcome.diverged else TrialStatus.finished
         tags: dict[str, Any] = {"phasesweep.status": status.value}
         if outcome.diverged:
@@ -142,6 +183,7 @@ def run_trial(spec: TrialSpec, *, on_step: Callable[[int], None] | None = None) 
     except Exception as exc:  # a trial-level failure is data, never a crash of the sweep
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         try:
+            sink.outage_limit_s = min(sink.outage_limit_s, 10.0)
             sink.set_tags({"phasesweep.status": TrialStatus.failed.value, "phasesweep.error": message})
             sink.log_text(traceback.format_exc(), "error.txt")
             sink.terminate("FAILED")

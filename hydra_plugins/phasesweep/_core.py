@@ -20,8 +20,9 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipelines.driver import command_line, console, create_trial_run, summary_table
+from pipelines.driver import command_line, console, summary_table
 from pipelines.main import fail
+from pipelines.runtree import default_sweep_name, plan_sweep
 from pipelines.spec import build_spec, run_name
 from pipelines.validate import ConfigError, check_resources, local_capacity
 from workers import tracking
@@ -128,15 +129,15 @@ def launch(launcher: RayLauncher, job_overrides: Sequence[Sequence[str]], initia
 def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
     import ray
 
+    first_cfg = pairs[0][0]
     specs = [spec for _, spec in pairs]
     uri = tracking.resolve_tracking_uri(specs[0].tracking.uri)
     client = MlflowClient(tracking_uri=uri)
     experiment_id = tracking.ensure_experiment(client, specs[0].tracking.experiment)
-    sweep_id = uuid.uuid4().hex[:8]
     axes = _axes(job_overrides)
+    sweep_name = first_cfg.get("sweep_name") or default_sweep_name(specs[0].experiment_name, job_overrides)
     parent_tags: dict[str, Any] = {
         "phasesweep.kind": "sweep",
-        "phasesweep.sweep_id": sweep_id,
         "phasesweep.command": command_line(),
         "phasesweep.n_trials": len(specs),
         "phasesweep.sweep_dir": str(Path(launcher.config.hydra.sweep.dir).resolve()),
@@ -144,85 +145,71 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
     commit = tracking.git_commit()
     if commit:
         parent_tags["mlflow.source.git.commit"] = commit
-    parent_id = tracking.create_run(
-        client,
-        experiment_id,
-        name=f"{specs[0].experiment_name} sweep {sweep_id}",
-        params={f"sweep.{k}": ",".join(v) for k, v in axes.items()} | {"sweep.n_trials": len(specs)},
-        tags=parent_tags,
-    )
     for spec in specs:
         spec.tracking_uri = uri
-        spec.run_id = create_trial_run(client, experiment_id, spec, parent_run_id=parent_id, axes=set(axes))
-        tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": sweep_id})
-
-    out.print(
-        f"[bold]phasesweep[/] {specs[0].experiment_name}: {len(specs)} trials on Ray "
-        f"({ray.cluster_resources().get('CPU', 0):g} CPUs, {ray.cluster_resources().get('GPU', 0):g} GPUs) "
-        f"→ {uri}, parent run {parent_id}"
+    plan = plan_sweep(
+        client,
+        experiment_id,
+        specs,
+        sweep_name=sweep_name,
+        sweep_id=uuid.uuid4().hex[:8],
+        resume=bool(first_cfg.get("resume", True)),
+        axes=axes,
+        parent_tags=parent_tags,
     )
+    counts = plan.counts()
+    resources = ray.cluster_resources()
+    out.print(
+        f"[bold]phasesweep[/] {specs[0].experiment_name}: {len(specs)} trials "
+        f"(new {counts['new']}, resumed {counts['resume']}, skipped {counts['skip']}) on Ray "
+        f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs) → {uri}\n"
+        f"  sweep {sweep_name!r}, parent run {plan.parent_id}" + (" (continued)" if plan.reused_parent else "")
+    )
+    labels = [run_name(spec.overrides, set(axes)) or "trial" for spec in specs]
+    results: list[TrialResult | None] = [plan.skipped.get(i) for i in range(len(specs))]
     task = ray.remote(ray_trial)
     refs = {}
     for i, spec in enumerate(specs):
+        if plan.actions[i] == "skip":
+            continue
         options = dict(
             num_cpus=spec.resources.cpus,
             num_gpus=spec.resources.gpus,
             max_retries=spec.resources.max_retries,
-            name=run_name(spec.overrides, set(axes)) or "trial",
+            name=labels[i],
         )
         refs[task.options(**options).remote(spec)] = i
-    results: list[TrialResult | None] = [None] * len(specs)
-    slots = max(1, int(ray.cluster_resources().get("CPU", 1) // max(specs[0].resources.cpus, 1e-3)))
-    interrupted = False
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[state]}"),
-        TimeRemainingColumn(),
-    )
-    pending = list(refs)
-    with Progress(*columns, console=out, transient=False) as progress:
-        bar = progress.add_task("trials", total=len(specs), state="")
-        try:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1, timeout=launcher.poll_interval_s)
-                for ref in done:
-                    i = refs[ref]
-                    results[i] = _collect(ref, specs[i], client)
-                    res = results[i]
-                    line = res.error if res.error else (res.headline or f"{res.steps} steps")
-                    progress.console.print(
-                        f"  [{i}] {res.status.value:<8} {run_name(specs[i].overrides, set(axes))}  {line}"
-                    )
-                    progress.advance(bar)
-                failed = sum(r is not None and r.status is TrialStatus.failed for r in results)
-                state = f"running {min(len(pending), slots)} · queued {max(0, len(pending) - slots)} · failed {failed}"
-                progress.update(bar, state=state)
-        except KeyboardInterrupt:
-            interrupted = True
-            for ref in pending:
-                ray.cancel(ref, force=True)
+    slots = max(1, int(resources.get("CPU", 1) // max(specs[0].resources.cpus, 1e-3)))
+    interrupted = _wait_all(refs, results, specs, labels, client, launcher.poll_interval_s, slots, out)
 
-    for spec, res in zip(specs, results, strict=False):
+    for spec, res in zip(specs, results, strict=True):
         if res is None:
+            tracking.set_tags(client, spec.run_id, {"phasesweep.status": "killed"})
             client.set_terminated(spec.run_id, status="KILLED")
-    out.print(
-        summary_table(
-            list(zip(specs, results, strict=False)),
-            title=f"sweep {sweep_id}: {specs[0].experiment_name}",
-            axes=set(axes),
-        )
+    out.print(summary_table(list(zip(specs, results, strict=True)), title=f"sweep {sweep_name}", axes=set(axes)))
+    final = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
+    final["killed"] = sum(r is None for r in results)
+    tracking.set_tags(
+        client,
+        plan.parent_id,
+        {f"phasesweep.{k}": v for k, v in final.items()}
+        | {
+            f"phasesweep.{k}": v
+            for k, v in (("skipped", counts["skip"]), ("resumed", counts["resume"]), ("new", counts["new"]))
+        },
     )
-    counts = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
-    counts["killed"] = sum(r is None for r in results)
-    tracking.set_tags(client, parent_id, {f"phasesweep.{k}": v for k, v in counts.items()})
-    status = "KILLED" if interrupted else ("FAILED" if counts["failed"] else "FINISHED")
-    client.set_terminated(parent_id, status=status)
-    out.print(f"MLflow: parent run {parent_id} ({status}); browse with `mlflow ui --backend-store-uri {uri}`")
+    status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
+    client.set_terminated(plan.parent_id, status=status)
+    out.print(
+        f"skipped {counts['skip']} · resumed {counts['resume']} · new {counts['new']} · "
+        f"finished {final['finished']} · diverged {final['diverged']} · failed {final['failed']} · "
+        f"killed {final['killed']}\n"
+        f"MLflow: parent run {plan.parent_id} ({status}); browse with `mlflow ui --backend-store-uri {uri}`"
+    )
     if interrupted:
+        out.print("interrupted: run the same command again to resume this sweep")
         raise SystemExit(130)
-    if counts["failed"]:
+    if final["failed"]:
         raise SystemExit(1)
     return [
         JobReturn(
@@ -234,8 +221,42 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
             status=JobStatus.COMPLETED,
             _return_value=res,
         )
-        for (cfg, spec), res in zip(pairs, results, strict=False)
+        for (cfg, spec), res in zip(pairs, results, strict=True)
     ]
+
+
+def _wait_all(refs, results, specs, labels, client, poll_s, slots, out) -> bool:
+    """Stream results back as trials finish; True if the user interrupted (Ctrl-C)."""
+    import ray
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[state]}"),
+        TimeRemainingColumn(),
+    )
+    pending = list(refs)
+    todo = len(pending)
+    with Progress(*columns, console=out, transient=False) as progress:
+        bar = progress.add_task("trials", total=todo, state="")
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=poll_s)
+                for ref in done:
+                    i = refs[ref]
+                    res = results[i] = _collect(ref, specs[i], client)
+                    line = res.error if res.error else (res.headline or f"{res.steps} steps")
+                    progress.console.print(f"  [{i}] {res.status.value:<8} {labels[i]}  {line}")
+                    progress.advance(bar)
+                failed = sum(r is not None and r.status is TrialStatus.failed for r in results)
+                running = min(len(pending), slots)
+                progress.update(bar, state=f"running {running} · queued {len(pending) - running} · failed {failed}")
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            return True
+    return False
 
 
 def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:

@@ -1,0 +1,142 @@
+"""The sweep's run tree in MLflow, and how a re-run sweep resumes it.
+
+A sweep is identified by its name: `sweep_name` from config, or by default the experiment
+name plus a hash of the trials' overrides (so running the same command again is the same
+sweep). With `resume=true` (the default) a sweep whose parent run exists continues it:
+
+- a trial key with a FINISHED child run is **skipped**;
+- a trial whose child run was interrupted (RUNNING, SCHEDULED or KILLED) is **resumed** in that
+  same run, from its last checkpoint;
+- a trial that has no child run, or only FAILED ones, is **new**: it gets a fresh child run.
+
+So `sweep_name=my_scan` run twice with more temperatures adds only the new points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlflow.entities import RunStatus
+
+from pipelines.driver import command_line, create_trial_run
+from workers import tracking
+from workers.trial import TrialResult, TrialStatus
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
+
+    from workers.trial import TrialSpec
+
+INTERRUPTED = {"RUNNING", "SCHEDULED", "KILLED"}
+
+
+def default_sweep_name(experiment: str, job_overrides: Sequence[Sequence[str]]) -> str:
+    blob = json.dumps(sorted(sorted(o) for o in job_overrides))
+    return f"{experiment}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+@dataclass
+class Plan:
+    parent_id: str
+    sweep_id: str
+    reused_parent: bool
+    actions: list[str]
+    """Per trial: "skip", "resume" or "new"."""
+    skipped: dict[int, TrialResult]
+    """Results of skipped trials, read back from their FINISHED runs."""
+
+    def counts(self) -> dict[str, int]:
+        return {a: self.actions.count(a) for a in ("skip", "resume", "new")}
+
+
+def _find_parent(client: MlflowClient, experiment_id: str, name: str) -> Run | None:
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`phasesweep.sweep_name` = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def _children(client: MlflowClient, experiment_id: str, parent_id: str) -> dict[str, list[Run]]:
+    out: dict[str, list[Run]] = {}
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+            max_results=1000,
+            page_token=token,
+        )
+        for run in page:
+            out.setdefault(run.data.tags.get("phasesweep.trial_key", ""), []).append(run)
+        token = page.token
+        if not token:
+            return out
+
+
+def _result_of(run: Run, spec: TrialSpec) -> TrialResult:
+    status = TrialStatus(run.data.tags.get("phasesweep.status", "finished"))
+    return TrialResult(
+        status=status,
+        steps=int(run.data.tags.get("phasesweep.diverged_step", spec.train.steps)),
+        metrics=dict(run.data.metrics),
+        run_id=run.info.run_id,
+        trial_key=spec.trial_key,
+        node=run.data.tags.get("phasesweep.node", ""),
+        headline="previously finished",
+    )
+
+
+def plan_sweep(
+    client: MlflowClient,
+    experiment_id: str,
+    specs: list[TrialSpec],
+    *,
+    sweep_name: str,
+    sweep_id: str,
+    resume: bool,
+    axes: dict[str, list[str]],
+    parent_tags: dict[str, Any],
+) -> Plan:
+    """Create or reopen the parent run and decide, per trial, skip / resume / new."""
+    parent = _find_parent(client, experiment_id, sweep_name) if resume else None
+    if parent is not None:
+        parent_id = parent.info.run_id
+        sweep_id = parent.data.tags.get("phasesweep.sweep_id", sweep_id)
+        client.update_run(parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        tracking.set_tags(client, parent_id, {"phasesweep.command": command_line(), "phasesweep.n_trials": len(specs)})
+        existing = _children(client, experiment_id, parent_id)
+    else:
+        parent_id = tracking.create_run(
+            client,
+            experiment_id,
+            name=f"{specs[0].experiment_name} sweep {sweep_id}",
+            params={f"sweep.{k}": ",".join(v) for k, v in axes.items()} | {"sweep.n_trials": len(specs)},
+            tags=parent_tags | {"phasesweep.sweep_name": sweep_name, "phasesweep.sweep_id": sweep_id},
+        )
+        existing = {}
+    actions, skipped = [], {}
+    for i, spec in enumerate(specs):
+        runs = existing.get(spec.trial_key, [])
+        finished = [r for r in runs if r.info.status == "FINISHED"]
+        interrupted = [r for r in runs if r.info.status in INTERRUPTED]
+        if finished:
+            actions.append("skip")
+            spec.run_id = finished[0].info.run_id
+            skipped[i] = _result_of(finished[0], spec)
+        elif interrupted:
+            actions.append("resume")
+            spec.run_id = interrupted[0].info.run_id
+            client.update_run(spec.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        else:
+            actions.append("new")
+            spec.run_id = create_trial_run(client, experiment_id, spec, parent_run_id=parent_id, axes=set(axes))
+            tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": sweep_id})
+    return Plan(parent_id, sweep_id, parent is not None, actions, skipped)
