@@ -15,9 +15,14 @@ from hydra.core.config_store import ConfigStore
 from workers import config as c
 
 SCHEMAS = {
-    "model": {"base": c.ModelConfig, "rbm": c.RBMConfig},
-    "data": {"base": c.DataConfig, "ising": c.IsingDataConfig},
-    "train": {"base": c.TrainConfig, "rbm": c.RBMTrainConfig},
+    "model": {"base": c.ModelConfig, "rbm": c.RBMConfig, "bayes": c.BayesModelConfig},
+    "data": {
+        "base": c.DataConfig,
+        "ising": c.IsingDataConfig,
+        "digits": c.DigitsDataConfig,
+        "regression": c.RegressionDataConfig,
+    },
+    "train": {"base": c.TrainConfig, "rbm": c.RBMTrainConfig, "sgld": c.SGLDTrainConfig},
     "tracking": {"default": c.TrackingConfig},
     "cluster": {"default": c.ClusterConfig},
     "resources": {"default": c.ResourcesConfig},

@@ -43,6 +43,7 @@ class Family(Protocol):
 
 FAMILIES: dict[str, str] = {
     "rbm": "workers.families.rbm:RBMFamily",
+    "sgld": "workers.families.sgld:SGLDFamily",
 }
 """Registered families: name -> import path. `model.family` may also be an import path."""
 

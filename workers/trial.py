@@ -124,6 +124,9 @@ def run_trial(spec: TrialSpec, *, on_step: Callable[[int], None] | None = None) 
     try:
         sink.replay_spool()  # points a previous attempt could not send
         torch.manual_seed(spec.seed)
+        # A trial computes on the CPUs it asked for, in-process as under Ray: oversubscribed
+        # OpenMP threads can make small-matrix work 10× slower.
+        torch.set_num_threads(max(1, int(spec.resources.cpus)))
         device = resolve_device(spec.train.device)
         store = CheckpointStore(
             sink, checkpoint_dir=track.checkpoint_dir, trial_key=spec.trial_key, enabled=track.log_checkpoint

@@ -198,6 +198,8 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
             for k, v in (("skipped", counts["skip"]), ("resumed", counts["resume"]), ("new", counts["new"]))
         },
     )
+    if not interrupted:
+        _analyze(client, plan.parent_id, out)
     status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
     client.set_terminated(plan.parent_id, status=status)
     out.print(
@@ -223,6 +225,18 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
         )
         for (cfg, spec), res in zip(pairs, results, strict=True)
     ]
+
+
+def _analyze(client: MlflowClient, parent_id: str, out) -> None:
+    """Sweep-level analysis into the parent run; a failure here never fails the sweep."""
+    from pipelines.analyze import analyze_sweep
+
+    try:
+        report = analyze_sweep(client, parent_id)
+    except Exception as exc:
+        out.print(f"[yellow]sweep analysis skipped: {type(exc).__name__}: {exc}[/]")
+        return
+    out.print(f"analysis: {len(report['artifacts'])} plots and sweep_results.json logged to the parent run")
 
 
 def _wait_all(refs, results, specs, labels, client, poll_s, slots, out) -> bool:
