@@ -15,14 +15,14 @@ from hydra.core.config_store import ConfigStore
 from workers import config as c
 
 SCHEMAS = {
-    "model": {"base": c.ModelConfig, "rbm": c.RBMConfig, "bayes": c.BayesModelConfig},
+    "model": {"base": c.ModelConfig, "rbm": c.RBMConfig, "bayes": c.BayesModelConfig, "ising_mc": c.IsingMCModelConfig},
     "data": {
         "base": c.DataConfig,
         "ising": c.IsingDataConfig,
         "digits": c.DigitsDataConfig,
         "regression": c.RegressionDataConfig,
     },
-    "train": {"base": c.TrainConfig, "rbm": c.RBMTrainConfig, "sgld": c.SGLDTrainConfig},
+    "train": {"base": c.TrainConfig, "rbm": c.RBMTrainConfig, "sgld": c.SGLDTrainConfig, "mc": c.MCTrainConfig},
     "tracking": {"default": c.TrackingConfig},
     "cluster": {"default": c.ClusterConfig},
     "resources": {"default": c.ResourcesConfig},

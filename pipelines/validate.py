@@ -63,6 +63,8 @@ RULES: list[Rule] = [
     Rule("train.sample_steps", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("train.checkpoint_every", _int(lambda v: v >= 0), "must be an integer >= 0", "0 keeps only the final one"),
     Rule("train.temperature", _num(lambda v: v >= 0), "must be >= 0", "posterior temperature; 0 is noiseless descent"),
+    Rule("train.chains", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("data.algorithm", lambda v: v in ("metropolis", "wolff"), "must be metropolis or wolff"),
     Rule("train.burn_in", _int(lambda v: v >= 0), "must be an integer >= 0"),
     Rule("train.thin", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("train.gamma", _num(lambda v: 0.5 < v <= 1), "must be in (0.5, 1]", "so that Σε = ∞ and Σε² < ∞"),

@@ -243,3 +243,26 @@ class SGLDTrainConfig(TrainConfig):
     """Steps between collected samples."""
     preconditioned: bool = False
     """pSGLD: RMSprop-preconditioned SGLD (Li et al. 2016)."""
+
+
+# --------------------------------------------------------------------- Ising MC family
+@dataclass
+class IsingMCModelConfig(ModelConfig):
+    """No learner: the Ising model itself, sampled by Monte Carlo (ground truth for the analysis)."""
+
+    family: str = "ising_mc"
+    width: int = 1
+
+
+@dataclass
+class MCTrainConfig(TrainConfig):
+    """Monte Carlo run: each step advances every chain by `thin` sweeps and records a configuration."""
+
+    steps: int = 200
+    """Recorded configurations per chain (after data.burn_in sweeps)."""
+    chains: int = 32
+    """Independent chains, run in parallel."""
+    thin: int = 1
+    """Sweeps (or Wolff sweep-equivalents) between recorded configurations."""
+    observe_every: int = 50
+    checkpoint_every: int = 0

@@ -44,6 +44,7 @@ class Family(Protocol):
 FAMILIES: dict[str, str] = {
     "rbm": "workers.families.rbm:RBMFamily",
     "sgld": "workers.families.sgld:SGLDFamily",
+    "ising_mc": "workers.families.ising_mc:IsingMCFamily",
 }
 """Registered families: name -> import path. `model.family` may also be an import path."""
 
