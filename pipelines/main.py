@@ -21,7 +21,7 @@ import pipelines.schema  # noqa: F401  (registers the typed schemas)
 from pipelines.validate import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-GROUPS = ("model", "data", "train", "tracking", "cluster", "experiment", "sweep")
+GROUPS = ("model", "data", "train", "sampler", "tracking", "cluster", "experiment", "sweep")
 
 
 def fail(message: str, code: int = 2) -> None:

@@ -15,14 +15,31 @@ from hydra.core.config_store import ConfigStore
 from workers import config as c
 
 SCHEMAS = {
-    "model": {"base": c.ModelConfig, "rbm": c.RBMConfig, "bayes": c.BayesModelConfig, "ising_mc": c.IsingMCModelConfig},
+    "model": {
+        "base": c.ModelConfig,
+        "rbm": c.RBMConfig,
+        "bayes": c.BayesModelConfig,
+        "ising_mc": c.IsingMCModelConfig,
+        "hopfield": c.HopfieldModelConfig,
+        "ebm": c.EBMModelConfig,
+    },
     "data": {
         "base": c.DataConfig,
         "ising": c.IsingDataConfig,
         "digits": c.DigitsDataConfig,
         "regression": c.RegressionDataConfig,
+        "patterns": c.PatternsDataConfig,
+        "synthetic2d": c.Synthetic2DDataConfig,
     },
-    "train": {"base": c.TrainConfig, "rbm": c.RBMTrainConfig, "sgld": c.SGLDTrainConfig, "mc": c.MCTrainConfig},
+    "train": {
+        "base": c.TrainConfig,
+        "rbm": c.RBMTrainConfig,
+        "sgld": c.SGLDTrainConfig,
+        "mc": c.MCTrainConfig,
+        "glauber": c.GlauberTrainConfig,
+        "ebm": c.EBMTrainConfig,
+    },
+    "sampler": {"langevin": c.LangevinSamplerConfig},
     "tracking": {"default": c.TrackingConfig},
     "cluster": {"default": c.ClusterConfig},
     "resources": {"default": c.ResourcesConfig},

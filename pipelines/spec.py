@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from pipelines.validate import validate
 from workers.trial import TrialSpec
 
-KEY_FIELDS = ("experiment_name", "seed", "model", "data", "train")
+KEY_FIELDS = ("experiment_name", "seed", "model", "data", "train", "sampler")
 """The parts of the config that define what a trial computes (and so its trial key)."""
 NOT_IN_KEY = {("data", "cache_dir"), ("train", "device")}
 
@@ -57,6 +57,7 @@ def build_spec(cfg: DictConfig, overrides: list[str] | None = None) -> TrialSpec
         model=OmegaConf.to_object(cfg.model),
         data=data,
         train=OmegaConf.to_object(cfg.train),
+        sampler=OmegaConf.to_object(cfg.sampler) if cfg.get("sampler") is not None else None,
         tracking=OmegaConf.to_object(cfg.tracking),
         resources=OmegaConf.to_object(cfg.resources),
         cluster=OmegaConf.to_object(cfg.cluster),

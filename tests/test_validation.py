@@ -23,6 +23,9 @@ BAD = {
     "too many gpus": (["resources.gpus=8"], "resources.gpus"),
     "too many cpus": (["resources.cpus=512"], "resources.cpus"),
     "fractional gpus above 1": (["resources.gpus=1.5"], "resources.gpus"),
+    "remote cluster with a local store": (["cluster=remote"], "tracking.uri"),
+    "negative sampler temperature": (["experiment=ebm_langevin", "sampler.temperature=-1"], "sampler.temperature"),
+    "hopfield flip fraction": (["experiment=hopfield_capacity", "data.flip_fraction=1.5"], "data.flip_fraction"),
 }
 
 
@@ -36,7 +39,10 @@ def test_bad_value_is_one_line_and_touches_nothing(case, mode, run_cli, workdir:
     if mode == "single":
         base = [] if case == "unknown experiment" else ["experiment=rbm_ising"]
     else:
-        base = [a for a in SWEEP if not (case == "unknown experiment" and a.startswith("experiment="))]
+        overrides_experiment = any(a.startswith("experiment=") for a in args)
+        base = [a for a in SWEEP if not (overrides_experiment and a.startswith("experiment="))]
+        if overrides_experiment:
+            base = [a for a in base if not a.startswith("data.temperature")] + ["seed=0,1"]
     ray_tmp = workdir / "ray"
     out = run_cli(*base, *args, cwd=workdir, env={"RAY_TMPDIR": str(ray_tmp)})
     assert out.returncode != 0

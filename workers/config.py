@@ -266,3 +266,105 @@ class MCTrainConfig(TrainConfig):
     """Sweeps (or Wolff sweep-equivalents) between recorded configurations."""
     observe_every: int = 50
     checkpoint_every: int = 0
+
+
+# ---------------------------------------------------------------------- Hopfield family
+@dataclass
+class HopfieldModelConfig(ModelConfig):
+    """Hopfield network with Hebbian storage W = (1/N) Σ_μ ξ^μ ξ^μᵀ, zero diagonal."""
+
+    family: str = "hopfield"
+    width: int = 1000
+    """N, the number of ±1 neurons."""
+
+
+@dataclass
+class PatternsDataConfig(DataConfig):
+    """Random ±1 patterns to store, and the corrupted cue that dynamics start from."""
+
+    kind: str = "patterns"
+    alpha: float = 0.05
+    """Load α = P/N; P = round(αN) patterns are stored. Capacity α_c ≈ 0.138 at T = 0."""
+    flip_fraction: float = 0.1
+    """Fraction of the target pattern's bits flipped in the starting state."""
+
+
+@dataclass
+class GlauberTrainConfig(TrainConfig):
+    """Glauber dynamics: each step is one random-sequential sweep of all N neurons."""
+
+    steps: int = 30
+    """Sweeps."""
+    temperature: float = 0.0
+    """Glauber temperature T (0: deterministic sign updates)."""
+    networks: int = 32
+    """Independent networks (fresh patterns each), run vectorised."""
+    observe_every: int = 5
+    checkpoint_every: int = 0
+
+
+# --------------------------------------------------------------------------- EBM family
+@dataclass
+class EBMModelConfig(ModelConfig):
+    """An MLP energy E_θ(x) on continuous data."""
+
+    family: str = "ebm"
+    width: int = 128
+    depth: int = 2
+
+
+@dataclass
+class Synthetic2DDataConfig(DataConfig):
+    """Generated 2D data: a ring of Gaussians or two moons."""
+
+    kind: str = "ring"
+    """ring | moons"""
+    n: int = 10000
+    """Training points."""
+    n_heldout: int = 2000
+    """Held-out points for MMD."""
+    mmd_bandwidth: float | None = 0.2
+    """RBF bandwidth of the MMD; null: median heuristic."""
+
+
+@dataclass
+class LangevinSamplerConfig:
+    """Short-run Langevin x ← x − (ε/2)∇E(x) + √(εT)ξ, with a replay buffer."""
+
+    temperature: float = 0.25
+    """T of the Langevin dynamics."""
+    step_size: float = 0.01
+    """ε."""
+    steps: int = 20
+    """Langevin steps per training update."""
+    eval_steps: int = 200
+    """Steps of the fresh chains (from uniform noise) whose samples are scored by MMD."""
+    long_run_factor: int = 10
+    """Long-run chains run this many times eval_steps (≥ 10 exposes non-convergent EBMs)."""
+    clip: float = 3.0
+    """Chains are clipped to the box [−clip, clip]^d, which is also the buffer's init box."""
+    buffer_size: int = 10000
+    reinit_prob: float = 0.05
+    """Probability that a buffer chain restarts from uniform noise."""
+
+
+@dataclass
+class EBMTrainConfig(TrainConfig):
+    """Contrastive maximum likelihood with replay-buffer Langevin samples (Du & Mordatch 2019)."""
+
+    steps: int = 2000
+    lr: float = 3e-3
+    batch_size: int = 128
+    optimizer: OptimizerName = OptimizerName.adam
+    beta1: float = 0.0
+    """Adam β₁ (0 is usual for EBMs)."""
+    cosine_decay: bool = True
+    alpha: float = 0.01
+    """Energy-magnitude regulariser α·mean(E²)."""
+    grad_clip: float = 1.0
+    """Max gradient norm (0: off)."""
+    eval_chains: int = 500
+    observe_every: int = 250
+    checkpoint_every: int = 500
+    divergence_patience: int = 3
+    """`train/divergence_flag` is set after |d_t| grew at this many consecutive logs."""

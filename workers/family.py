@@ -45,6 +45,8 @@ FAMILIES: dict[str, str] = {
     "rbm": "workers.families.rbm:RBMFamily",
     "sgld": "workers.families.sgld:SGLDFamily",
     "ising_mc": "workers.families.ising_mc:IsingMCFamily",
+    "hopfield": "workers.families.hopfield:HopfieldFamily",
+    "ebm": "workers.families.ebm:EBMFamily",
 }
 """Registered families: name -> import path. `model.family` may also be an import path."""
 

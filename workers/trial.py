@@ -47,6 +47,8 @@ class TrialSpec:
     model: ModelConfig
     data: DataConfig
     train: TrainConfig
+    sampler: Any = None
+    """Sampler settings for families that have a separate sampler config (e.g. Langevin)."""
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -104,7 +106,9 @@ def _checkpoint_state(family, sink: MLflowSink, step: int) -> dict[str, Any]:
     }
 
 
-def run_trial(spec: TrialSpec, *, on_step: Callable[[int], None] | None = None) -> TrialResult:
+def run_trial(
+    spec: TrialSpec, *, on_step: Callable[[int], None] | None = None, tags: dict[str, Any] | None = None
+) -> TrialResult:
     """Train one trial and log it to its MLflow run; returns its summary.
 
     If the run already holds a checkpoint (a retried or resumed trial), training continues
@@ -145,6 +149,7 @@ def run_trial(spec: TrialSpec, *, on_step: Callable[[int], None] | None = None) 
             sink.skip_logged()
         sink.set_tags(
             {"phasesweep.node": node, "phasesweep.device": str(device), "phasesweep.resumed_from": first_step}
+            | (tags or {})
         )
         outcome = train(
             family,

@@ -43,7 +43,7 @@ def ray_trial(spec: TrialSpec) -> TrialResult:
 
     if spec.train.device is Device.auto and not ray.get_gpu_ids():
         spec.train.device = Device.cpu  # Ray gave this trial no GPU: don't take one
-    return run_trial(spec)
+    return run_trial(spec, tags={"phasesweep.ray_node": ray.get_runtime_context().get_node_id()})
 
 
 def _load_specs(launcher: RayLauncher, job_overrides, initial_job_idx) -> list[tuple[DictConfig, TrialSpec]]:
@@ -107,6 +107,14 @@ def launch(launcher: RayLauncher, job_overrides: Sequence[Sequence[str]], initia
     first_cfg = pairs[0][0]
     cluster = first_cfg.cluster
     remote = bool(cluster.address) or bool(os.environ.get("RAY_ADDRESS"))
+    uri = tracking.resolve_tracking_uri(specs[0].tracking.uri)
+    if remote and tracking.is_local_store(uri):
+        where = cluster.address or f"RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}"
+        fail(
+            f"tracking.uri={uri}: a remote Ray cluster ({where}) needs a tracking server every node can "
+            "reach, not a file on this machine; use tracking=server with tracking.uri=http://<host>:5000 "
+            "or set MLFLOW_TRACKING_URI"
+        )
     if not remote:
         capacity = local_capacity(cluster)
         try:
