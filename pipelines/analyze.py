@@ -1,15 +1,24 @@
 """Sweep-level analysis, read back from MLflow only (never local files or logs).
 
 `analyze_sweep(client, parent_run_id)` loads the sweep's child runs (params and final
-observables), aggregates `seed` replicas to mean ± standard error, and logs to the parent run:
+observables) and, for every numeric swept axis with the other axes held fixed, locates where
+the observables named in the experiment's `analysis` config change sharply:
 
-- `sweep_results.json`: one row per trial (swept values, status, final observables);
-- `plots/sweep_<axis>.png`: every observable against each numeric swept axis, one curve per
-  combination of the other axes, with error bars over replicas;
-- `plots/status_<a>_<b>.png`: a map of trial outcomes (finished/diverged/failed) when two
-  numeric axes are swept: divergence is a phase boundary too.
+- `peak`: the location of a susceptibility-like peak, refined by a local fit;
+- `steepest`: the steepest change of an order parameter (tanh fit);
+- `binder`: the crossing of the curves for different system sizes (`analysis.size_axis`).
 
-It runs automatically at the end of a sweep and by hand as `phasesweep-analyze`.
+Each estimate has a bootstrap confidence interval over the `seed` replicas (parametric, from
+the trial's own `<observable>_err`, when there is one replica). Replicas are aggregated to
+mean ± standard error, never treated as separate points. Logged to the parent run:
+
+- metrics `transition/<axis>/<method>/<observable>[/<other axes>]` with `…_ci_low`/`…_ci_high`;
+- `transitions.json`: every estimate and every note (e.g. too few points);
+- `sweep_results.json`: one row per trial;
+- plots: observables vs each axis (Onsager overlaid where it applies, estimates as bands),
+  Binder curves, and for two swept axes a phase-diagram heatmap and an outcome map.
+
+The bootstrap is seeded, so `phasesweep-analyze` reproduces the automatic numbers exactly.
 """
 
 from __future__ import annotations
@@ -22,11 +31,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
     from mlflow.tracking import MlflowClient
 
 REPLICA_AXIS = "seed"
-MAX_PANELS = 9
 
 
 @dataclass
@@ -43,6 +50,8 @@ class Sweep:
     parent_id: str
     experiment: str
     axes: dict[str, list[str]]
+    analysis: dict[str, Any] = field(default_factory=dict)
+    """The experiment's `analysis` config, read back from a child's params."""
     trials: list[Trial] = field(default_factory=list)
 
     def numeric_axes(self) -> list[str]:
@@ -81,11 +90,24 @@ def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
             if run.info.status != "FINISHED" and run.data.tags.get("phasesweep.status") != "failed":
                 continue  # interrupted runs are not results
             values = {a: _param_value(run.data.params, a) for a in axes}
+            if not sweep.analysis:
+                sweep.analysis = _analysis_params(run.data.params)
             status = run.data.tags.get("phasesweep.status", "finished")
             sweep.trials.append(Trial(run.info.run_id, values, status, dict(run.data.metrics)))
         token = page.token
         if not token:
             return sweep
+
+
+def _analysis_params(params: dict[str, str]) -> dict[str, Any]:
+    """The `analysis.*` params of a trial, parsed back into values."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key.startswith("analysis."):
+            out[key[len("analysis.") :]] = yaml.safe_load(value) if value not in ("", "None") else None
+    return out
 
 
 def _param_value(params: dict[str, str], axis: str) -> str:
@@ -105,14 +127,6 @@ def series(sweep: Sweep, axis: str, metric: str, fixed: dict[str, str]) -> tuple
     return np.asarray(xs), np.asarray(ys)
 
 
-def replica_stats(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean ± standard error of y at each distinct x (replicas = seeds)."""
-    from models.transitions import aggregate_replicas
-
-    xu, mean, stderr, _ = aggregate_replicas(x, y)
-    return xu, mean, stderr
-
-
 def other_combinations(sweep: Sweep, axis: str) -> list[dict[str, str]]:
     """Every combination of the swept axes other than `axis` and the replica axis."""
     others = [a for a in sweep.axes if a not in (axis, REPLICA_AXIS)]
@@ -122,58 +136,95 @@ def other_combinations(sweep: Sweep, axis: str) -> list[dict[str, str]]:
     return combos
 
 
-def axis_figure(sweep: Sweep, axis: str, metrics: list[str], overlay=None) -> Figure:
-    """Every metric against `axis`, one errorbar curve per combination of the other axes."""
-    import matplotlib
+def _short(key: str) -> str:
+    return key.rsplit(".", 1)[-1].rsplit("/", 1)[-1]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    metrics = metrics[:MAX_PANELS]
-    cols = min(3, len(metrics))
-    rows = math.ceil(len(metrics) / cols)
-    fig, axs = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-    for ax, metric in zip(axs.flat, metrics, strict=False):
+def _label(combo: dict[str, str]) -> str:
+    return "/".join(f"{_short(k)}_{v}" for k, v in combo.items())
+
+
+def _replicated(sweep: Sweep) -> bool:
+    return len(sweep.axes.get(REPLICA_AXIS, [])) > 1
+
+
+def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every configured estimator along every numeric axis, other axes held fixed."""
+    from models import transitions as tr
+
+    cfg = sweep.analysis
+    n_boot, level = int(cfg.get("n_boot") or 500), float(cfg.get("level") or 0.95)
+    size_axis = cfg.get("size_axis") or "data.L"
+    rng = np.random.default_rng(0)
+    estimates: list[dict[str, Any]] = []
+    notes: list[str] = []
+
+    def record(where: tuple[str, dict, str, str], fn, *args, **kwargs) -> None:
+        along, fixed, method, observable = where
+        try:
+            est = fn(*args, **kwargs)
+        except (tr.TooFewPointsError, tr.NoCrossingError, ValueError) as err:
+            notes.append(f"{method} of {observable} along {along} [{_label(fixed) or 'all'}]: {err}")
+            return
+        estimates.append(est.to_dict() | {"axis": along, "fixed": fixed, "method": method, "observable": observable})
+
+    boot = {"n_boot": n_boot, "level": level, "rng": rng}
+    for axis in [a for a in sweep.numeric_axes() if a != size_axis]:
         for combo in other_combinations(sweep, axis):
-            x, y = series(sweep, axis, metric, combo)
-            if len(x) == 0:
-                continue
-            xu, mean, err = replica_stats(x, y)
-            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in combo.items()) or None
-            ax.errorbar(xu, mean, yerr=err, marker="o", ms=3, capsize=2, label=label)
-        if overlay is not None:
-            overlay(ax, axis, metric)
-        ax.set_xlabel(axis)
-        ax.set_title(metric, fontsize="medium")
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="x-small")
-    for ax in list(axs.flat)[len(metrics) :]:
-        ax.axis("off")
-    fig.suptitle(f"{sweep.experiment}: observables vs {axis} (mean ± s.e. over seeds)", fontsize="medium")
-    fig.tight_layout()
-    return fig
+            for method, fn in (("peak", tr.peak_location), ("steepest", tr.steepest_change)):
+                for obs in cfg.get(method) or []:
+                    x, y = series(sweep, axis, obs, combo)
+                    stderr = None
+                    if not _replicated(sweep):
+                        _, err = series(sweep, axis, f"{obs}_err", combo)
+                        stderr = err if len(err) == len(y) else None
+                    record((axis, combo, method, obs), fn, x, y, stderr=stderr, axis=axis, **boot)
+        binder = cfg.get("binder")
+        if binder and size_axis in sweep.axes:
+            done: list[dict[str, str]] = []
+            for combo in other_combinations(sweep, axis):
+                combo = {k: v for k, v in combo.items() if k != size_axis}
+                if combo not in done:
+                    done.append(combo)
+                    record((axis, combo, "binder", binder), _binder, sweep, axis, binder, size_axis, combo, **boot)
+    return estimates, notes
 
 
-def status_figure(sweep: Sweep, a: str, b: str) -> Figure:
-    """Trial outcomes on the (a, b) plane."""
-    import matplotlib
+def _binder(sweep: Sweep, axis: str, metric: str, size_axis: str, combo, *, n_boot, level, rng):
+    """Curves U_L(x) on one shared x grid (NaN where a run is missing), one column per replica."""
+    from models.transitions import binder_crossing
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    grid = sorted({float(t.values[axis]) for t in sweep.trials})
+    curves, errs = {}, {}
+    for size in sweep.axes[size_axis]:
+        x, y = series(sweep, axis, metric, combo | {size_axis: size})
+        _, e = series(sweep, axis, f"{metric}_err", combo | {size_axis: size})
+        reps = max((int(np.sum(x == g)) for g in grid), default=0)
+        if reps == 0:
+            continue
+        mat = np.full((len(grid), reps), np.nan)
+        err = np.full(len(grid), np.nan)
+        for i, g in enumerate(grid):
+            vals = y[x == g]
+            mat[i, : len(vals)] = vals
+            if len(e) == len(y) and len(vals):
+                err[i] = float(np.mean(e[x == g]))
+        curves[float(size)], errs[float(size)] = mat, err
+    stderr = errs if not _replicated(sweep) else None
+    return binder_crossing(np.asarray(grid), curves, stderr=stderr, n_boot=n_boot, level=level, rng=rng, axis=axis)
 
-    colors = {"finished": "tab:green", "diverged": "tab:orange", "failed": "tab:red"}
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for status, color in colors.items():
-        pts = [(float(t.values[a]), float(t.values[b])) for t in sweep.trials if t.status == status]
-        if pts:
-            ax.scatter(*zip(*pts, strict=True), c=color, label=status, s=40)
-    ax.set_xlabel(a)
-    ax.set_ylabel(b)
-    ax.legend(fontsize="small")
-    ax.set_title(f"{sweep.experiment}: trial outcomes")
-    fig.tight_layout()
-    return fig
+
+def transition_metrics(estimates: list[dict[str, Any]]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for e in estimates:
+        key = f"transition/{_short(e['axis'])}/{e['method']}/{_short(e['observable'])}"
+        if e["fixed"]:
+            key += "/" + _label(e["fixed"])
+        for suffix, field_name in (("", "location"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
+            value = e.get(field_name)
+            if value is not None and math.isfinite(value):
+                out[key + suffix] = float(value)
+    return out
 
 
 def results_table(sweep: Sweep) -> list[dict[str, Any]]:
@@ -181,28 +232,55 @@ def results_table(sweep: Sweep) -> list[dict[str, Any]]:
 
 
 def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
-    """Analyse the sweep under `parent_id` and log the results to that parent run."""
-    sweep = load_sweep(client, parent_id)
-    client.log_text(parent_id, json.dumps(results_table(sweep), indent=1, default=str), "sweep_results.json")
+    """Analyse the sweep under `parent_id` and log everything to that parent run."""
     import matplotlib.pyplot as plt
+    from mlflow.entities import Metric
 
-    logged = []
-    metrics = sweep.observables()
+    from pipelines import plots
+
+    sweep = load_sweep(client, parent_id)
+    estimates, notes = estimate_transitions(sweep)
+    client.log_text(parent_id, json.dumps(results_table(sweep), indent=1, default=str), "sweep_results.json")
+    client.log_text(
+        parent_id, json.dumps({"estimates": estimates, "notes": notes}, indent=1, default=str), "transitions.json"
+    )
+    metrics = transition_metrics(estimates)
+    now = int(__import__("time").time() * 1000)
+    items = [Metric(k, v, now, 0) for k, v in metrics.items()]
+    for i in range(0, len(items), 1000):
+        client.log_batch(parent_id, metrics=items[i : i + 1000])
+
+    figures: dict[str, Any] = {}
+    observables = sweep.observables()
+    observables = [o for o in observables if not o.endswith("_err")]
     axes = sweep.numeric_axes()
-    for axis in axes if metrics else []:
-        fig = axis_figure(sweep, axis, metrics)
-        name = f"plots/sweep_{axis.rsplit('.', 1)[-1]}.png"
-        client.log_figure(parent_id, fig, name)
-        plt.close(fig)
-        logged.append(name)
+    size_axis = sweep.analysis.get("size_axis") or "data.L"
+    for axis in axes if observables else []:
+        figures[f"plots/sweep_{_short(axis)}.png"] = plots.axis_figure(
+            sweep, axis, _ranked(sweep, observables), estimates
+        )
+        binder = sweep.analysis.get("binder")
+        if binder and axis != size_axis and size_axis in sweep.axes:
+            est = next((e for e in estimates if e["method"] == "binder" and e["axis"] == axis), None)
+            figures[f"plots/binder_{_short(axis)}.png"] = plots.binder_figure(sweep, axis, binder, size_axis, est)
     for i, a in enumerate(axes):
         for b in axes[i + 1 :]:
-            fig = status_figure(sweep, a, b)
-            name = f"plots/status_{a.rsplit('.', 1)[-1]}_{b.rsplit('.', 1)[-1]}.png"
-            client.log_figure(parent_id, fig, name)
-            plt.close(fig)
-            logged.append(name)
-    return {"trials": len(sweep.trials), "artifacts": logged}
+            figures[f"plots/status_{_short(a)}_{_short(b)}.png"] = plots.status_figure(sweep, a, b)
+            for metric in _ranked(sweep, observables)[:3]:
+                figures[f"plots/phase_{_short(a)}_{_short(b)}_{_short(metric)}.png"] = plots.heatmap_figure(
+                    sweep, a, b, metric
+                )
+    for name, fig in figures.items():
+        client.log_figure(parent_id, fig, name)
+        plt.close(fig)
+    return {"trials": len(sweep.trials), "estimates": estimates, "notes": notes, "artifacts": sorted(figures)}
+
+
+def _ranked(sweep: Sweep, observables: list[str]) -> list[str]:
+    """Configured observables first, then the rest."""
+    cfg = sweep.analysis
+    chosen = [*(cfg.get("peak") or []), *(cfg.get("steepest") or []), *([cfg["binder"]] if cfg.get("binder") else [])]
+    return [o for o in chosen if o in observables] + [o for o in observables if o not in chosen]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -243,4 +321,32 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         print(f"phasesweep-analyze: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    print(json.dumps(report, indent=1))
+    print_report(report)
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The located transitions as a table, and the notes, on the console."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(highlight=False)
+    if report["estimates"]:
+        table = Table(title="located transitions (95% bootstrap CI unless configured otherwise)")
+        for col in ("axis", "held fixed", "method", "observable", "location", "CI"):
+            table.add_column(col)
+        for e in report["estimates"]:
+            ci = f"[{e['ci_low']:.4g}, {e['ci_high']:.4g}]" if e.get("ci_low") is not None else "n/a"
+            table.add_row(
+                e["axis"], _label(e["fixed"]) or "-", e["method"], e["observable"], f"{e['location']:.4g}", ci
+            )
+        out.print(table)
+    for note in report["notes"]:
+        out.print(f"[yellow]note:[/] {note}")
+    out.print(
+        f"{report['trials']} trials; {len(report['artifacts'])} plots, transitions.json and "
+        "sweep_results.json logged to the parent run"
+    )
+
+
+if __name__ == "__main__":
+    main()

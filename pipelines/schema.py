@@ -43,6 +43,7 @@ SCHEMAS = {
     "tracking": {"default": c.TrackingConfig},
     "cluster": {"default": c.ClusterConfig},
     "resources": {"default": c.ResourcesConfig},
+    "analysis": {"default": c.AnalysisConfig},
 }
 
 

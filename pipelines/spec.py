@@ -58,6 +58,7 @@ def build_spec(cfg: DictConfig, overrides: list[str] | None = None) -> TrialSpec
         data=data,
         train=OmegaConf.to_object(cfg.train),
         sampler=OmegaConf.to_object(cfg.sampler) if cfg.get("sampler") is not None else None,
+        analysis=OmegaConf.to_object(cfg.analysis),
         tracking=OmegaConf.to_object(cfg.tracking),
         resources=OmegaConf.to_object(cfg.resources),
         cluster=OmegaConf.to_object(cfg.cluster),

@@ -94,6 +94,8 @@ RULES: list[Rule] = [
     Rule("train.alpha", _num(lambda v: v >= 0), "must be >= 0"),
     Rule("train.grad_clip", _num(lambda v: v >= 0), "must be >= 0", "0 turns clipping off"),
     Rule("data.n_heldout", _int(lambda v: v >= 2), "must be an integer >= 2"),
+    Rule("analysis.n_boot", _int(lambda v: v >= 50), "must be an integer >= 50", "bootstrap draws"),
+    Rule("analysis.level", _num(lambda v: 0.5 <= v < 1), "must be in [0.5, 1)"),
     Rule("tracking.flush_every", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("tracking.outage_limit_s", _num(lambda v: v > 0), "must be > 0", "seconds"),
     Rule("resources.cpus", _num(lambda v: v >= 0), "must be >= 0"),

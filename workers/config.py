@@ -368,3 +368,25 @@ class EBMTrainConfig(TrainConfig):
     checkpoint_every: int = 500
     divergence_patience: int = 3
     """`train/divergence_flag` is set after |d_t| grew at this many consecutive logs."""
+
+
+# ------------------------------------------------------------------------------ analysis
+@dataclass
+class AnalysisConfig:
+    """What to measure: change points inside each trial, transitions across the sweep."""
+
+    watch: list[str] = field(default_factory=list)
+    """Observables (metric keys) whose change points are detected inside each trial. Watching
+    a key the family does not log is an error."""
+    peak: list[str] = field(default_factory=list)
+    """Susceptibility-like observables whose peak along each swept axis is located."""
+    steepest: list[str] = field(default_factory=list)
+    """Order parameters whose steepest change along each swept axis is located."""
+    binder: str | None = None
+    """Observable whose curves for different system sizes cross at the transition (Binder U₄)."""
+    size_axis: str = "data.L"
+    """The swept key that holds the system size, for the crossing estimator."""
+    n_boot: int = 500
+    """Bootstrap draws for every confidence interval."""
+    level: float = 0.95
+    """Confidence level of the intervals."""

@@ -53,8 +53,13 @@ def train(
     checkpoint: Callable[[int], None] | None = None,
     start_step: int = 0,
     on_step: Callable[[int], None] | None = None,
+    watch: list[str] | None = None,
 ) -> LoopOutcome:
-    """Run `family` from `start_step` to `steps`, logging every step through `sink`."""
+    """Run `family` from `start_step` to `steps`, logging every step through `sink`.
+
+    `watch` names observables whose change points will be detected: every one must be logged
+    by the first step (which always observes), else `MissingObservableError` stops the trial.
+    """
     last: dict[str, float] = {}
     tick = time.perf_counter()
     for step in range(start_step, steps):
@@ -74,6 +79,8 @@ def train(
         last.update(finite)
         if bad:
             return LoopOutcome(diverged=True, step=step, last=last, bad_keys=bad)
+        if watch and step == start_step:
+            _check_watched(watch, sink)
         if on_step is not None:
             on_step(step)
         done = step + 1
@@ -81,6 +88,17 @@ def train(
             sink.flush()  # every point before `done` is stored before the checkpoint says so
             checkpoint(done)
     return LoopOutcome(diverged=False, step=steps, last=last, bad_keys=[])
+
+
+def _check_watched(watch: list[str], sink: MLflowSink) -> None:
+    from models.changepoints import MissingObservableError
+
+    missing = [k for k in watch if k not in sink.history]
+    if missing:
+        raise MissingObservableError(
+            f"analysis.watch names {', '.join(missing)}, which this model family does not log; "
+            f"it logs: {', '.join(sorted(sink.history))}"
+        )
 
 
 def plot_history(history: dict[str, list[tuple[int, float]]], title: str = ""):

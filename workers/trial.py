@@ -19,6 +19,7 @@ import torch
 
 from workers.checkpoint import CheckpointStore
 from workers.config import (
+    AnalysisConfig,
     ClusterConfig,
     DataConfig,
     Device,
@@ -49,6 +50,7 @@ class TrialSpec:
     train: TrainConfig
     sampler: Any = None
     """Sampler settings for families that have a separate sampler config (e.g. Langevin)."""
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     cluster: ClusterConfig = field(default_factory=ClusterConfig)
@@ -95,6 +97,30 @@ def resolve_device(choice: Device) -> torch.device:
             )
         return torch.device("cuda")
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _log_change_points(watch: list[str], sink: MLflowSink) -> None:
+    """Change points of the watched observables: `change_points.json` plus `cp/<observable>/…`."""
+    if not watch:
+        return
+    import json
+
+    from models.changepoints import detect_all
+
+    series = {k: tuple(zip(*sorted(v), strict=True)) for k, v in sink.history.items() if len(v) > 1}
+    events = detect_all(series, watch)
+    sink.log_text(json.dumps({k: [e.to_dict() for e in v] for k, v in events.items()}, indent=1), "change_points.json")
+    summary: dict[str, float] = {}
+    for key, found in events.items():
+        summary[f"cp/{key}/count"] = float(len(found))
+        if found:
+            biggest = max(found, key=lambda e: abs(e.jump))
+            summary[f"cp/{key}/step"] = float(biggest.step)
+            summary[f"cp/{key}/jump"] = float(biggest.jump)
+            summary[f"cp/{key}/sharpness"] = float(biggest.sharpness)
+    last = max((p[0] for v in sink.history.values() for p in v), default=0)
+    sink(last, summary)
+    sink.flush()
 
 
 def _checkpoint_state(family, sink: MLflowSink, step: int) -> dict[str, Any]:
@@ -160,9 +186,11 @@ def run_trial(
             checkpoint=lambda step: store.save(_checkpoint_state(family, sink, step)),
             start_step=first_step,
             on_step=on_step,
+            watch=spec.analysis.watch,
         )
         steps_done = outcome.step
         sink.flush()
+        _log_change_points(spec.analysis.watch, sink)
         title = " ".join(spec.overrides)
         sink.log_figure(plot_history(sink.history, title=title), "plots/training_curves.png")
         for name, fig in family.figures(sink.history).items():

@@ -237,14 +237,14 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
 
 def _analyze(client: MlflowClient, parent_id: str, out) -> None:
     """Sweep-level analysis into the parent run; a failure here never fails the sweep."""
-    from pipelines.analyze import analyze_sweep
+    from pipelines.analyze import analyze_sweep, print_report
 
     try:
         report = analyze_sweep(client, parent_id)
     except Exception as exc:
         out.print(f"[yellow]sweep analysis skipped: {type(exc).__name__}: {exc}[/]")
         return
-    out.print(f"analysis: {len(report['artifacts'])} plots and sweep_results.json logged to the parent run")
+    print_report(report)
 
 
 def _wait_all(refs, results, specs, labels, client, poll_s, slots, out) -> bool:

@@ -61,12 +61,15 @@ class RBMFamily:
             return out[0] if isinstance(out, tuple) else out
         return ising.sample(data.L, data.temperature, data.n_samples, **kwargs)
 
-    @staticmethod
-    def _spin_observables(spins: torch.Tensor) -> dict[str, float]:
-        return {
-            "energy": ising.energy_per_spin(spins).mean().item(),
-            "abs_magnetization": ising.magnetization(spins).abs().mean().item(),
-        }
+    def _spin_observables(self, spins: torch.Tensor) -> dict[str, float]:
+        """Energy per spin, |m|, specific heat, susceptibility and Binder U₄ of independent
+        configurations (`models.ising.observables`), each with its standard error."""
+        est = ising.observables(spins.cpu(), self.T, chains=len(spins))
+        out: dict[str, float] = {}
+        for name in ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder"):
+            e = getattr(est, name)
+            out[name], out[f"{name}_err"] = e.value, e.stderr
+        return out
 
     def step(self, step: int) -> dict[str, float]:
         cfg = self.train_cfg
@@ -101,6 +104,7 @@ class RBMFamily:
         out = {f"obs/model_{k}": v for k, v in model.items()}
         out.update({f"obs/data_{k}": v for k, v in self.data_obs.items()})
         out["obs/energy_error"] = abs(model["energy"] - self.data_obs["energy"])
+        out["obs/specific_heat_error"] = abs(model["specific_heat"] - self.data_obs["specific_heat"])
         return out
 
     def state_dict(self) -> dict[str, Any]:

@@ -1,0 +1,155 @@
+"""Figures of a sweep: observables against a swept axis, Binder curves, phase diagrams.
+
+All functions take the `Sweep` loaded from MLflow by `pipelines.analyze` and return a
+matplotlib Figure; replicas (`seed`) are drawn as mean ± standard error.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from pipelines.analyze import Sweep
+
+MAX_PANELS = 9
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def onsager_overlay(ax, axis: str, metric: str) -> None:
+    """Onsager's exact infinite-lattice curve where the panel is an Ising observable vs T."""
+    if axis != "data.temperature":
+        return
+    from models import ising
+
+    lo, hi = ax.get_xlim()
+    T = np.linspace(max(lo, 1e-3), hi, 200)
+    name = metric.split("/")[-1]
+    if name.endswith("energy") and "error" not in name:
+        ax.plot(T, ising.onsager_energy(T), "k--", lw=1, label="Onsager (L=∞)")
+    elif name.endswith("abs_magnetization"):
+        ax.plot(T, ising.onsager_magnetization(T), "k--", lw=1, label="Onsager (L=∞)")
+    else:
+        return
+    ax.axvline(ising.T_CRITICAL, color="gray", lw=0.8, ls=":")
+
+
+def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dict] | None = None) -> Figure:
+    """Every metric against `axis`, one curve per combination of the other axes, with error
+    bars over replicas, Onsager's curve where it applies, and located transitions as bands."""
+    from models.transitions import aggregate_replicas
+    from pipelines.analyze import other_combinations, series
+
+    plt = _plt()
+    metrics = metrics[:MAX_PANELS]
+    cols = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
+    fig, axs = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, metric in zip(axs.flat, metrics, strict=False):
+        colors: dict[str, str] = {}
+        for combo in other_combinations(sweep, axis):
+            x, y = series(sweep, axis, metric, combo)
+            if len(x) == 0:
+                continue
+            xu, mean, err, _ = aggregate_replicas(x, y)
+            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in combo.items()) or None
+            line = ax.errorbar(xu, mean, yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2, label=label)
+            colors[str(sorted(combo.items()))] = line.lines[0].get_color()
+        onsager_overlay(ax, axis, metric)
+        for est in estimates or []:
+            if est["axis"] == axis and est["observable"] == metric and est.get("ci_low") is not None:
+                color = colors.get(str(sorted(est["fixed"].items())), "tab:red")
+                ax.axvspan(est["ci_low"], est["ci_high"], color=color, alpha=0.15)
+                ax.axvline(est["location"], color=color, lw=1, ls="-.")
+        ax.set_xlabel(axis)
+        ax.set_title(metric, fontsize="medium")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small")
+    for ax in list(axs.flat)[len(metrics) :]:
+        ax.axis("off")
+    fig.suptitle(f"{sweep.experiment}: observables vs {axis} (mean ± s.e. over seeds)", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def binder_figure(sweep: Sweep, axis: str, metric: str, size_axis: str, estimate: dict | None) -> Figure:
+    """U₄ against `axis` for each system size, with the located crossing."""
+    from models.transitions import aggregate_replicas
+    from pipelines.analyze import series
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for size in sorted(sweep.axes[size_axis], key=float):
+        x, y = series(sweep, axis, metric, {size_axis: size})
+        if len(x):
+            xu, mean, err, _ = aggregate_replicas(x, y)
+            ax.errorbar(xu, mean, yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2, label=f"L={size}")
+    if estimate is not None:
+        ax.axvspan(estimate["ci_low"], estimate["ci_high"], color="tab:red", alpha=0.15, label="crossing (CI)")
+        ax.axvline(estimate["location"], color="tab:red", lw=1)
+    if axis == "data.temperature":
+        from models.ising import T_CRITICAL
+
+        ax.axvline(T_CRITICAL, color="k", ls="--", lw=0.8, label="T_c (Onsager)")
+    ax.set_xlabel(axis)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{sweep.experiment}: Binder cumulant crossing")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_figure(sweep: Sweep, a: str, b: str, metric: str) -> Figure:
+    """Phase diagram: `metric` (mean over replicas and other axes) on the (a, b) grid."""
+    plt = _plt()
+    xs = sorted({float(v) for v in sweep.axes[a]})
+    ys = sorted({float(v) for v in sweep.axes[b]})
+    grid = np.full((len(ys), len(xs)), np.nan)
+    sums: dict[tuple[int, int], list[float]] = {}
+    for t in sweep.trials:
+        if t.status == "finished" and metric in t.metrics:
+            key = (ys.index(float(t.values[b])), xs.index(float(t.values[a])))
+            sums.setdefault(key, []).append(t.metrics[metric])
+    for (i, j), vals in sums.items():
+        grid[i, j] = float(np.mean(vals))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    mesh = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs], rotation=45, fontsize="small")
+    ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys], fontsize="small")
+    ax.set_xlabel(a)
+    ax.set_ylabel(b)
+    fig.colorbar(mesh, ax=ax, label=metric)
+    ax.set_title(f"{sweep.experiment}: phase diagram of {metric}", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
+def status_figure(sweep: Sweep, a: str, b: str) -> Figure:
+    """Trial outcomes on the (a, b) plane: divergence is a phase boundary too."""
+    plt = _plt()
+    colors = {"finished": "tab:green", "diverged": "tab:orange", "failed": "tab:red"}
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for status, color in colors.items():
+        pts = [(float(t.values[a]), float(t.values[b])) for t in sweep.trials if t.status == status]
+        if pts:
+            ax.scatter(*zip(*pts, strict=True), c=color, label=status, s=40)
+    ax.set_xlabel(a)
+    ax.set_ylabel(b)
+    ax.legend(fontsize="small")
+    ax.set_title(f"{sweep.experiment}: trial outcomes")
+    fig.tight_layout()
+    return fig

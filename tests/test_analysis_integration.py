@@ -1,0 +1,83 @@
+"""Sweep analysis end to end: real sweeps, estimates read back from MLflow, reproducible."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import TINY
+from tests.test_sweep_integration import runs_of, store
+
+MC_TINY = ["experiment=ising_mc", "train.steps=30", "train.chains=8", "data.burn_in=20"]
+
+
+def parent_json(workdir: Path, name: str) -> dict:
+    client = store(workdir)
+    parents, _ = runs_of(client)
+    path = client.download_artifacts(parents[0].info.run_id, name, str(workdir / f"dl-{name}"))
+    return json.loads(Path(path).read_text())
+
+
+def test_too_few_points_gives_a_clear_note(run_cli, workdir: Path):
+    out = run_cli("-m", *MC_TINY, "data.L=4", "data.temperature=2.2,2.4", cwd=workdir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = " ".join(out.stdout.split())
+    assert "note:" in text and "needs" in text and "data.temperature" in text, out.stdout
+    notes = parent_json(workdir, "transitions.json")["notes"]
+    assert any("peak" in n and "needs" in n for n in notes), notes
+
+
+def test_analyze_command_reproduces_the_automatic_numbers(run_cli, workdir: Path):
+    out = run_cli("-m", *MC_TINY, "data.L=4,6", "data.temperature=range(1.8,3.01,0.2)", cwd=workdir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    automatic = parent_json(workdir, "transitions.json")
+    methods = {e["method"] for e in automatic["estimates"]}
+    assert {"peak", "steepest", "binder"} <= methods, automatic
+    client = store(workdir)
+    parents, _ = runs_of(client)
+    parent = parents[0]
+    metrics = parent.data.metrics
+    assert any(k.startswith("transition/temperature/binder/binder") for k in metrics), sorted(metrics)
+
+    import subprocess
+    import sys
+
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.analyze",
+            parent.info.run_id,
+            "--tracking-uri",
+            f"sqlite:///{workdir / 'mlflow.db'}",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert parent_json(workdir, "transitions.json") == automatic
+    plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
+    assert {"plots/sweep_temperature.png", "plots/binder_temperature.png"} <= plots
+    assert any(p.startswith("plots/phase_") for p in plots), "two swept axes give a phase diagram"
+
+
+def test_watching_a_missing_observable_fails_the_trial(run_cli, workdir: Path):
+    out = run_cli("experiment=rbm_ising", "analysis.watch=[obs/nope]", *TINY, cwd=workdir)
+    assert out.returncode == 1
+    run = store(workdir).search_runs([e.experiment_id for e in store(workdir).search_experiments()])[0]
+    assert run.info.status == "FAILED"
+    assert "obs/nope" in run.data.tags["phasesweep.error"]
+
+
+def test_change_points_of_watched_observables_are_logged(run_cli, workdir: Path):
+    out = run_cli("experiment=rbm_ising", *TINY, "train.steps=60", cwd=workdir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    client = store(workdir)
+    run = client.search_runs([e.experiment_id for e in client.search_experiments()])[0]
+    events = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "change_points.json", str(workdir))).read_text()
+    )
+    assert set(events) == {"train/recon_error", "obs/model_abs_magnetization"}
+    assert run.data.metrics["cp/train/recon_error/count"] == len(events["train/recon_error"])
