@@ -11,7 +11,8 @@ import torch
 from models.rbm import RBM
 
 
-def _bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Independent Bernoulli draws with probabilities `p` (same shape)."""
     return (torch.rand(p.shape, generator=generator, device=p.device) < p).to(p.dtype)
 
 
@@ -30,6 +31,6 @@ def gibbs(
     the usual low-variance statistic for the negative phase of CD/PCD.
     """
     for _ in range(steps):
-        h = _bernoulli(rbm.hidden_probs(v, beta), generator)
-        v = _bernoulli(rbm.visible_probs(h, beta), generator)
+        h = bernoulli(rbm.hidden_probs(v, beta), generator)
+        v = bernoulli(rbm.visible_probs(h, beta), generator)
     return v, rbm.hidden_probs(v, beta)

@@ -30,6 +30,7 @@ SCHEMAS = {
         "regression": c.RegressionDataConfig,
         "patterns": c.PatternsDataConfig,
         "synthetic2d": c.Synthetic2DDataConfig,
+        "clustered": c.ClusteredDataConfig,
     },
     "train": {
         "base": c.TrainConfig,

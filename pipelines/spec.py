@@ -75,6 +75,15 @@ def params_of(spec: TrialSpec) -> dict[str, Any]:
     return flatten(yaml.safe_load(spec.config_yaml))
 
 
+def _tidy(value: str) -> str:
+    """`2.8000000000000003` (float noise from Hydra's range()) reads as `2.8`."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return f"{number:.10g}" if "." in value or "e" in value.lower() else value
+
+
 def run_name(overrides: list[str], keys: set[str] | None = None) -> str:
     """A short, readable run name from the trial's overrides: `temperature=2.2 width=16 lr=0.01`.
 
@@ -85,5 +94,5 @@ def run_name(overrides: list[str], keys: set[str] | None = None) -> str:
         key, _, value = o.partition("=")
         if keys is not None and key not in keys:
             continue
-        parts.append(f"{key.rsplit('.', 1)[-1].lstrip('+~')}={value}")
+        parts.append(f"{key.rsplit('.', 1)[-1].lstrip('+~')}={_tidy(value)}")
     return " ".join(parts) or "default"

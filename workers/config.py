@@ -32,6 +32,12 @@ class OptimizerName(str, Enum):
     adam = "adam"
 
 
+class LRSchedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"  # cosine decay to 0 over train.steps
+    exponential = "exponential"  # lr·gamma^step, gamma = train.lr_decay
+
+
 # ---------------------------------------------------------------------------------- model
 @dataclass
 class ModelConfig:
@@ -81,6 +87,19 @@ class IsingDataConfig(DataConfig):
     """Directory where generated samples are cached and shared by trials; None disables caching."""
 
 
+@dataclass
+class ClusteredDataConfig(DataConfig):
+    """Binary data in clusters ±ξ_a with bit-flip noise (for the RBM training cascade)."""
+
+    kind: str = "clustered"
+    N: int = 100
+    """Visible units."""
+    n_samples: int = 4096
+    n_modes: int = 1
+    """Cluster pairs ±ξ_a."""
+    flip_prob: float = 0.1
+
+
 # ---------------------------------------------------------------------------------- train
 @dataclass
 class TrainConfig:
@@ -116,7 +135,18 @@ class RBMTrainConfig(TrainConfig):
     sample_chains: int = 256
     """Chains drawn from the RBM when its observables are measured."""
     sample_steps: int = 200
-    """Gibbs steps of those chains, started from uniform noise."""
+    """Gibbs steps of those chains, started from uniform noise (CD). Under PCD the observables
+    are measured on the persistent chains instead."""
+    lr_schedule: LRSchedule = LRSchedule.constant
+    lr_decay: float = 0.999
+    """Per-step factor of the exponential schedule."""
+    modes: int = 3
+    """Top singular modes of W tracked: σ_k, and m_k, χ_k of model samples and data."""
+    loglik_every: int = 0
+    """Steps between log-likelihood estimates (0: off): exact when the smaller layer has
+    ≤ 20 units, else AIS (Salakhutdinov & Murray 2008) with its standard error."""
+    ais_chains: int = 200
+    ais_betas: int = 1000
 
 
 # ------------------------------------------------------------------------------- tracking

@@ -1,10 +1,18 @@
-"""RBM trained by CD-k / PCD-k on Monte Carlo samples of the 2D Ising model.
+"""RBMs trained by CD-k / PCD-k, on Ising configurations or clustered binary data.
 
-Data: spins s ∈ {−1, +1}^{L×L} at `data.temperature`, mapped to visible units v = (s + 1)/2.
-Update: the CD gradient is the gradient of F(v_data) − F(v_model), where v_model comes from
-k block-Gibbs steps started at the data batch (CD) or at persistent chains (PCD).
-Observables: energy per spin and |m| of configurations sampled from the RBM, beside the
-same observables of the training data (Torlai & Melko, PRB 94, 165134 (2016)).
+Data: Ising spins s ∈ {−1, +1}^{L×L} at `data.temperature` mapped to v = (s + 1)/2, or
+`models.rbm_cascade.clustered_data`. Update: the CD gradient is the gradient of
+F(v_data) − F(v_model), where v_model comes from k block-Gibbs steps started at the data
+batch (CD) or at persistent chains (PCD, Tieleman 2008), with weight decay and an LR schedule.
+
+Observables (every `train.observe_every` steps), on model samples (the persistent chains
+under PCD, fresh chains from noise under CD) and on the data:
+- Ising data: energy per spin, |m|, specific heat, susceptibility and Binder U₄ with errors
+  (`models.ising.observables`), as Torlai & Melko (PRB 94, 165134, 2016) compare them;
+- the training cascade (Bachtis, Biroli, Decelle & Seoane, arXiv:2405.14689): the top
+  singular values σ_k of W, the projections m_k = u_k·s/√N and susceptibilities χ_k, and the
+  integrated autocorrelation time of m_1 along the model chains (their mixing time);
+- every `train.loglik_every` steps the log-likelihood of the data, exact or by AIS.
 """
 
 from __future__ import annotations
@@ -13,10 +21,12 @@ from typing import Any
 
 import torch
 
-from models import ising
+from models import ising, rbm_cascade, rbm_likelihood
 from models.rbm import RBM, spins_to_visible, visible_to_spins
-from models.samplers import gibbs
-from workers.config import IsingDataConfig, LearningRule, OptimizerName, RBMConfig, RBMTrainConfig
+from models.samplers import bernoulli, gibbs
+from workers.config import LearningRule, LRSchedule, OptimizerName, RBMTrainConfig
+
+SPIN_OBSERVABLES = ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder")
 
 
 def make_optimizer(params, train) -> torch.optim.Optimizer:
@@ -25,92 +35,150 @@ def make_optimizer(params, train) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=train.lr, momentum=train.momentum, weight_decay=train.weight_decay)
 
 
+def make_schedule(optimizer, train):
+    if train.lr_schedule is LRSchedule.cosine:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, train.steps)
+    if train.lr_schedule is LRSchedule.exponential:
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, train.lr_decay)
+    return None
+
+
 class RBMFamily:
     headline_metric = "obs/energy_error"
 
     def __init__(self, spec, device: torch.device) -> None:
-        data: IsingDataConfig = spec.data
-        model: RBMConfig = spec.model
-        self.train_cfg: RBMTrainConfig = spec.train
-        if data.kind != "ising":
-            raise ValueError(f"the rbm family trains on data.kind=ising, got {data.kind!r}")
-        self.L = data.L
-        self.T = data.temperature
+        data = spec.data
+        self.cfg: RBMTrainConfig = spec.train
         self.device = device
         self.generator = torch.Generator(device=device).manual_seed(spec.seed)
-        spins = self._load_spins(data, spec.seed)
-        self.data = spins_to_visible(spins).to(device)
-        self.data_obs = self._spin_observables(spins.to(torch.float32))
+        if data.kind == "ising":
+            self.L, self.T = data.L, data.temperature
+            self.data = spins_to_visible(self._load_spins(data, spec.seed)).to(device)
+        elif data.kind == "clustered":
+            self.L, self.T = None, None
+            self.data, _ = rbm_cascade.clustered_data(
+                data.N, data.n_samples, n_modes=data.n_modes, flip_prob=data.flip_prob, seed=spec.seed
+            )
+            self.data = self.data.to(device)
+            self.headline_metric = "obs/sigma_1"
+        else:
+            raise ValueError(f"the rbm family trains on data.kind=ising|clustered, got {data.kind!r}")
+        n_visible = self.data.shape[1]
         init_gen = torch.Generator().manual_seed(spec.seed)
-        self.rbm = RBM(self.L * self.L, model.width, init_std=model.init_std, generator=init_gen).to(device)
+        self.rbm = RBM(n_visible, spec.model.width, init_std=spec.model.init_std, generator=init_gen).to(device)
         with torch.no_grad():  # visible biases at the data log-odds (Hinton's practical guide, §8.1)
             p = self.data.mean(0).clamp(1e-3, 1 - 1e-3)
             self.rbm.visible_bias.copy_(torch.log(p / (1 - p)))
-        self.optimizer = make_optimizer(self.rbm.parameters(), self.train_cfg)
-        self.chains = torch.bernoulli(
-            torch.full((self.train_cfg.batch_size, self.L * self.L), 0.5, device=device),
-            generator=self.generator,
-        )
+        self.optimizer = make_optimizer(self.rbm.parameters(), self.cfg)
+        self.schedule = make_schedule(self.optimizer, self.cfg)
+        chains = self.cfg.sample_chains if self.cfg.rule is LearningRule.pcd else self.cfg.batch_size
+        self.chains = torch.bernoulli(torch.full((chains, n_visible), 0.5, device=device), generator=self.generator)
+        self.data_obs = self._observables(self.data, "data")
 
     @staticmethod
-    def _load_spins(data: IsingDataConfig, seed: int) -> torch.Tensor:
+    def _load_spins(data, seed: int) -> torch.Tensor:
         kwargs = dict(algorithm=data.algorithm, burn_in=data.burn_in, seed=seed)
-        cached = getattr(ising, "cached_sample", None)
-        if data.cache_dir and cached is not None:
-            out = cached(data.cache_dir, data.L, data.temperature, data.n_samples, **kwargs)
-            return out[0] if isinstance(out, tuple) else out
+        if data.cache_dir:
+            return ising.cached_sample(data.cache_dir, data.L, data.temperature, data.n_samples, **kwargs)
         return ising.sample(data.L, data.temperature, data.n_samples, **kwargs)
 
-    def _spin_observables(self, spins: torch.Tensor) -> dict[str, float]:
-        """Energy per spin, |m|, specific heat, susceptibility and Binder U₄ of independent
-        configurations (`models.ising.observables`), each with its standard error."""
-        est = ising.observables(spins.cpu(), self.T, chains=len(spins))
-        out: dict[str, float] = {}
-        for name in ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder"):
-            e = getattr(est, name)
-            out[name], out[f"{name}_err"] = e.value, e.stderr
-        return out
-
     def step(self, step: int) -> dict[str, float]:
-        cfg = self.train_cfg
-        idx = torch.randint(0, self.data.shape[0], (cfg.batch_size,), generator=self.generator, device=self.device)
+        idx = torch.randint(0, len(self.data), (self.cfg.batch_size,), generator=self.generator, device=self.device)
         batch = self.data[idx]
-        start = self.chains if cfg.rule is LearningRule.pcd else batch
-        negative, _ = gibbs(self.rbm, start, steps=cfg.k, generator=self.generator)
-        if cfg.rule is LearningRule.pcd:
+        start = self.chains if self.cfg.rule is LearningRule.pcd else batch
+        negative, _ = gibbs(self.rbm, start, steps=self.cfg.k, generator=self.generator)
+        if self.cfg.rule is LearningRule.pcd:
             self.chains = negative
         gap = self.rbm.free_energy(batch).mean() - self.rbm.free_energy(negative).mean()
         self.optimizer.zero_grad(set_to_none=True)
         gap.backward()
         self.optimizer.step()
+        if self.schedule is not None:
+            self.schedule.step()
         with torch.no_grad():
             recon = self.rbm.visible_probs(self.rbm.hidden_probs(batch))
             recon_error = (batch - recon).pow(2).mean()
-        return {"train/free_energy_gap": gap.item(), "train/recon_error": recon_error.item()}
+        return {
+            "train/free_energy_gap": gap.item(),
+            "train/recon_error": recon_error.item(),
+            "train/lr": self.optimizer.param_groups[0]["lr"],
+        }
 
     @torch.no_grad()
-    def model_samples(self) -> torch.Tensor:
-        """Spins sampled from the RBM: `sample_chains` chains from uniform noise, `sample_steps` sweeps."""
-        cfg = self.train_cfg
-        v0 = torch.bernoulli(
-            torch.full((cfg.sample_chains, self.L * self.L), 0.5, device=self.device),
-            generator=self.generator,
-        )
-        v, _ = gibbs(self.rbm, v0, steps=cfg.sample_steps, generator=self.generator)
-        return visible_to_spins(v, self.L)
+    def model_samples(self) -> tuple[torch.Tensor, float]:
+        """Model configurations, and the integrated autocorrelation time of m_1 along their chains.
+
+        PCD: the persistent chains, advanced `sample_steps` more steps only to time m_1.
+        CD: `sample_chains` fresh chains from uniform noise after `sample_steps` Gibbs steps.
+        """
+        if self.cfg.rule is LearningRule.pcd:
+            v = self.chains.clone()
+        else:
+            v = torch.bernoulli(
+                torch.full((self.cfg.sample_chains, self.rbm.n_visible), 0.5, device=self.device),
+                generator=self.generator,
+            )
+        u1 = rbm_cascade.top_singular_directions(self.rbm.W.detach(), 1)[0]
+        trace = []
+        for _ in range(self.cfg.sample_steps):
+            h = bernoulli(self.rbm.hidden_probs(v), self.generator)
+            v = bernoulli(self.rbm.visible_probs(h), self.generator)
+            trace.append(rbm_cascade.mode_projections(v, u1)[:, 0])
+        tau = float(ising.integrated_autocorr_time(torch.stack(trace, 1).cpu().numpy())) if len(trace) > 8 else 0.0
+        if self.cfg.rule is LearningRule.pcd:
+            v = self.chains
+        return v, tau
+
+    def _observables(self, v: torch.Tensor, who: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if self.L is not None:
+            spins = visible_to_spins(v, self.L)
+            est = ising.observables(spins.cpu(), self.T, chains=len(spins))
+            for name in SPIN_OBSERVABLES:
+                e = getattr(est, name)
+                out[f"obs/{who}_{name}"], out[f"obs/{who}_{name}_err"] = e.value, e.stderr
+        k = min(self.cfg.modes, *self.rbm.W.shape)
+        U = rbm_cascade.top_singular_directions(self.rbm.W.detach(), k)[0]
+        proj = rbm_cascade.mode_projections(v, U)
+        m = rbm_cascade.mode_order_parameters(proj)
+        chi = rbm_cascade.mode_susceptibilities(proj, self.rbm.n_visible)
+        for i in range(k):
+            out[f"obs/{who}_m_{i + 1}"], out[f"obs/{who}_chi_{i + 1}"] = float(m[i]), float(chi[i])
+        return out
 
     def observe(self, step: int) -> dict[str, float]:
-        model = self._spin_observables(self.model_samples())
-        out = {f"obs/model_{k}": v for k, v in model.items()}
-        out.update({f"obs/data_{k}": v for k, v in self.data_obs.items()})
-        out["obs/energy_error"] = abs(model["energy"] - self.data_obs["energy"])
-        out["obs/specific_heat_error"] = abs(model["specific_heat"] - self.data_obs["specific_heat"])
+        samples, tau = self.model_samples()
+        out = self._observables(samples, "model") | self._observables(self.data, "data")
+        sigmas = rbm_cascade.top_singular_values(self.rbm.W.detach(), min(self.cfg.modes, *self.rbm.W.shape))
+        out |= {f"obs/sigma_{i + 1}": float(s) for i, s in enumerate(sigmas)}
+        out["chain/tau_m1"] = tau
+        if self.L is not None:
+            out["obs/energy_error"] = abs(out["obs/model_energy"] - out["obs/data_energy"])
+            out["obs/specific_heat_error"] = abs(out["obs/model_specific_heat"] - out["obs/data_specific_heat"])
+        if self.cfg.loglik_every and step % self.cfg.loglik_every == 0:
+            out |= self.log_likelihood()
         return out
+
+    def log_likelihood(self) -> dict[str, float]:
+        """Mean log p(v) of the data: exact log Z for a small layer ≤ 20 units, else AIS."""
+        rbm = self.rbm
+        if min(rbm.n_visible, rbm.n_hidden) <= 20:
+            log_z, err = rbm_likelihood.log_partition_exact(rbm), 0.0
+        else:
+            log_z, err = rbm_likelihood.ais_log_partition(
+                rbm, n_chains=self.cfg.ais_chains, n_betas=self.cfg.ais_betas, seed=0, data=self.data
+            )
+        n = rbm.n_visible
+        return {
+            "obs/log_likelihood": rbm_likelihood.log_likelihood(rbm, self.data, log_z) / n,
+            "obs/log_likelihood_err": err / n,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "rbm": self.rbm.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict() if self.schedule is not None else {},
             "chains": self.chains.cpu(),
             "generator": self.generator.get_state(),
         }
@@ -118,25 +186,43 @@ class RBMFamily:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rbm.load_state_dict(state["rbm"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
         self.chains = state["chains"].to(self.device)
         self.generator.set_state(state["generator"])
 
     def figures(self, history) -> dict[str, Any]:
-        """Eight training configurations beside eight RBM samples, as spin images."""
+        """Ising: eight training configurations beside eight RBM samples. Clustered: σ_k and χ_k."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        model = self.model_samples()[:8].cpu()
+        if self.L is None:
+            fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+            for key in sorted(history):
+                steps, values = zip(*sorted(history[key]), strict=True)
+                if key.startswith("obs/sigma_"):
+                    a.plot(steps, values, label=key.split("/")[-1])
+                elif key.startswith("obs/model_chi_"):
+                    b.plot(steps, values, label=key.split("/")[-1])
+            a.axhline(rbm_cascade.condensation_threshold(), color="k", ls="--", lw=0.8, label="σ_c = 4")
+            a.set_xlabel("step")
+            b.set_xlabel("step")
+            a.legend(fontsize="small")
+            b.legend(fontsize="small")
+            fig.suptitle("training cascade: singular values of W and mode susceptibilities")
+            fig.tight_layout()
+            return {"cascade.png": fig}
+        model = visible_to_spins(self.model_samples()[0][:8], self.L).cpu()
         data = visible_to_spins(self.data[:8], self.L).cpu()
         fig, axes = plt.subplots(2, 8, figsize=(10, 3))
         for j in range(8):
-            for i, (row, _name) in enumerate(((data, "MC data"), (model, "RBM"))):
+            for i, row in enumerate((data, model)):
                 axes[i, j].imshow(row[j], cmap="gray", vmin=-1, vmax=1)
                 axes[i, j].set_xticks([])
                 axes[i, j].set_yticks([])
-            axes[0, 0].set_ylabel("MC data")
-            axes[1, 0].set_ylabel("RBM")
+        axes[0, 0].set_ylabel("MC data")
+        axes[1, 0].set_ylabel("RBM")
         fig.suptitle(f"L={self.L}, T={self.T:g}")
         return {"samples.png": fig}
