@@ -58,6 +58,44 @@ def check_group_choices(args: list[str]) -> None:
                 fail(f"{group}={value}: unknown {group}; choose one of: {', '.join(options)}")
 
 
+def check_composition(args: list[str]) -> None:
+    """Compose the config once per value of every override, so that a value of the wrong type
+    or a misspelled key is reported in one line (Hydra's own report spans several)."""
+    if any(a in ("--help", "-h", "--hydra-help", "--info", "--version", "--shell-completion", "-sc") for a in args):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    candidates = [a for a in args if not a.startswith("-") and "=" in a and not a.startswith("hydra.")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(candidates)
+    except Exception as exc:
+        fail(f"cannot parse the overrides: {str(exc).splitlines()[0]}")
+    fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    trials = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in parsed if o.is_sweep_override()
+    ]
+    probes = [fixed] + [[*fixed, one] for values in trials for one in values]
+    if GlobalHydra.instance().is_initialized():
+        return
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for overrides in probes:
+            try:
+                compose("config", overrides=overrides)
+            except Exception as exc:
+                culprit = overrides[-1] if overrides and overrides is not fixed else " ".join(fixed)
+                fail(f"{culprit}: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The most specific one-line reason in a Hydra/OmegaConf exception chain."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def phasesweep(cfg: DictConfig) -> float | None:
     """Run one trial in-process (the multirun path never calls this: the launcher does)."""
@@ -72,6 +110,7 @@ def phasesweep(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     check_group_choices(sys.argv[1:])
+    check_composition(sys.argv[1:])
     phasesweep()
 
 

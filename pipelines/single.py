@@ -32,6 +32,7 @@ def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
         result = run_trial(spec, on_step=lambda step: progress.update(task, completed=step + 1))
     out.print(summary_table([(spec, result)], title=f"{spec.experiment_name}"))
     if result.status is TrialStatus.failed:
+        out.print(f"[red]trial failed:[/] {result.error}", soft_wrap=True)
         raise SystemExit(1)
     _key, _, value = result.headline.partition("=")
     return float(value) if value else None

@@ -137,13 +137,43 @@ def _validate_family(cfg: DictConfig) -> None:
     name = OmegaConf.select(cfg, "model.family")
     try:
         family_path(name)
-        load_family(name)
+        family = load_family(name)
     except (KeyError, ImportError, AttributeError, ValueError, TypeError):
         known = ", ".join(sorted(FAMILIES))
         raise ConfigError(
             f"model.family={name!r}: unknown model family; choose one of {known}, "
             "or give an import path 'package.module:Class'"
         ) from None
+    kinds = getattr(family, "data_kinds", None)
+    kind = OmegaConf.select(cfg, "data.kind")
+    if kinds is not None and kind not in kinds:
+        raise ConfigError(
+            f"data.kind={kind!r}: the {name} family does not train on it; use data with kind "
+            f"{' or '.join(sorted(kinds))}"
+        )
+    if getattr(family, "needs_sampler", False) and cfg.get("sampler") is None:
+        raise ConfigError(f"sampler=null: the {name} family needs a sampler config; add sampler=langevin")
+    _validate_cache_dir(cfg)
+
+
+def _validate_cache_dir(cfg: DictConfig) -> None:
+    from pathlib import Path
+
+    cache = OmegaConf.select(cfg, "data.cache_dir")
+    if not cache:
+        return
+    path = Path(str(cache)).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"data.cache_dir={str(cache)!r}: cannot create it ({exc.strerror}); "
+            "point it at a writable directory or set it to null"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"data.cache_dir={str(cache)!r}: not writable; point it at a writable directory or set it to null"
+        )
 
 
 def local_capacity(cluster: DictConfig) -> dict[str, float]:

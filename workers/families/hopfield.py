@@ -20,6 +20,7 @@ from workers.config import GlauberTrainConfig, PatternsDataConfig
 
 class HopfieldFamily:
     headline_metric = "obs/overlap"
+    data_kinds = frozenset({"patterns"})
 
     def __init__(self, spec, device: torch.device) -> None:
         data: PatternsDataConfig = spec.data

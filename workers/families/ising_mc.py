@@ -21,6 +21,7 @@ OBSERVABLES = ("energy", "abs_magnetization", "specific_heat", "susceptibility",
 
 class IsingMCFamily:
     headline_metric = "obs/binder"
+    data_kinds = frozenset({"ising"})
 
     def __init__(self, spec, device: torch.device) -> None:
         data: IsingDataConfig = spec.data

@@ -45,6 +45,7 @@ def make_schedule(optimizer, train):
 
 class RBMFamily:
     headline_metric = "obs/energy_error"
+    data_kinds = frozenset({"ising", "clustered"})
 
     def __init__(self, spec, device: torch.device) -> None:
         data = spec.data
