@@ -186,7 +186,10 @@ class ClusterConfig:
     include_dashboard: bool = False
     """Start Ray's dashboard with the embedded instance (bound to 127.0.0.1)."""
     runtime_env: dict[str, Any] = field(default_factory=dict)
-    """Ray runtime_env for the trials when connecting to a cluster."""
+    """Ray runtime_env for the trials when connecting to a cluster. Under `ray job submit` the
+    job already ships its working directory, so `working_dir` here is ignored there."""
+    autoscaling: bool = False
+    """The cluster adds nodes on demand: a request no alive node can serve yet only warns."""
 
 
 @dataclass

@@ -78,15 +78,20 @@ def _connect(cluster: DictConfig, specs: list[TrialSpec]) -> bool:
             **quiet,
         )
         return True
-    runtime_env = OmegaConf.to_container(cluster.runtime_env) if cluster.get("runtime_env") else None
+    runtime_env = OmegaConf.to_container(cluster.runtime_env) if cluster.get("runtime_env") else {}
+    if os.environ.get("RAY_JOB_ID") or os.environ.get("RAY_ADDRESS"):
+        runtime_env.pop("working_dir", None)  # a Ray job already ships its own working directory
+        runtime_env.pop("excludes", None)
     ray.init(address=address, runtime_env=runtime_env or None, **quiet)
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     try:
         for spec in specs:
             check_resources(OmegaConf.structured(spec.resources), nodes, f"the cluster at {address or 'RAY_ADDRESS'}")
     except ConfigError as err:
-        ray.shutdown()
-        fail(str(err))
+        if not cluster.get("autoscaling"):
+            ray.shutdown()
+            fail(f"{err}; if the cluster autoscales, set cluster.autoscaling=true")
+        log.warning("%s; waiting for the autoscaler (cluster.autoscaling=true)", err)
     return False
 
 

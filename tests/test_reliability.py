@@ -1,0 +1,225 @@
+"""Issue 8 on real parts: kill the CLI, the tracking server or a Ray node mid-sweep and end
+with exactly one FINISHED child per trial key and every metric point logged once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.conftest import REPO, TINY, cli
+
+pytestmark = pytest.mark.slow
+
+LONG = [*TINY, "train.steps=300", "train.checkpoint_every=50", "train.observe_every=50"]
+
+
+def env_for(cwd: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env["PHASESWEEP_CACHE"] = str(cwd / ".cache")
+    return env | (extra or {})
+
+
+def launch(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.main", *args],
+        cwd=cwd,
+        env=env_for(cwd, extra_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def children(client: MlflowClient):
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return [r for r in client.search_runs(ids, max_results=1000) if "mlflow.parentRunId" in r.data.tags]
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def assert_exactly_once(client: MlflowClient, steps: int, n_trials: int) -> list:
+    """One FINISHED child per trial key, and one point per step for every per-step metric."""
+    finished = [r for r in children(client) if r.info.status == "FINISHED"]
+    keys = Counter(r.data.tags["phasesweep.trial_key"] for r in finished)
+    assert len(keys) == n_trials and set(keys.values()) == {1}, keys
+    for run in finished:
+        for key in ("train/recon_error", "train/free_energy_gap"):
+            points = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+            assert sorted(points) == list(range(steps)), f"{key} of {run.info.run_name}: gaps or duplicates"
+    return finished
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MlflowServer:
+    """`mlflow server` on 127.0.0.1 with a sqlite backend and proxied artifacts."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.port = root, free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--backend-store-uri",
+            f"sqlite:///{self.root / 'server.db'}",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(self.root / "artifacts"),
+            "--workers",
+            "1",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        wait_for(lambda: MlflowClient(self.uri).search_experiments() is not None, 60, "the MLflow server")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    server = MlflowServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_sigint_then_rerun_resumes_the_sweep(tmp_path):
+    args = ["-m", "experiment=rbm_ising", "data.temperature=2.0,2.5,3.0", "model.width=4,8", *LONG]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    proc = launch(args, tmp_path)
+    wait_for(lambda: any(r.info.status == "FINISHED" for r in children(client)), 240, "a finished trial")
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    statuses = Counter(r.info.status for r in children(client))
+    assert statuses["FINISHED"] >= 1 and statuses["KILLED"] >= 1, statuses
+
+    again = cli(*args, cwd=tmp_path, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    summary = " ".join(again.stdout.split())
+    assert f"skipped {statuses['FINISHED']}" in summary
+    assert_exactly_once(client, 300, n_trials=6)
+
+
+def test_sixteen_concurrent_trials_on_sqlite(tmp_path):
+    out = cli(
+        "-m",
+        "experiment=rbm_ising",
+        "seed=range(0,16)",
+        "cluster.num_cpus=16",
+        *TINY,
+        "train.steps=60",
+        "train.checkpoint_every=0",
+        "tracking.flush_every=5",
+        cwd=tmp_path,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "database is locked" not in out.stdout + out.stderr
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert_exactly_once(client, 60, n_trials=16)
+
+
+def test_tracking_server_restart_loses_nothing(tmp_path, mlflow_server):
+    args = [
+        "-m",
+        "experiment=rbm_ising",
+        "data.temperature=2.0,2.5",
+        *TINY,
+        "train.steps=600",
+        "train.checkpoint_every=0",
+        "tracking.flush_every=20",
+        f"tracking.uri={mlflow_server.uri}",
+    ]
+    # Fail fast inside MLflow's client so that phasesweep's own retry and spool are what saves the points.
+    proc = launch(args, tmp_path, {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "3"})
+    client = MlflowClient(mlflow_server.uri)
+    wait_for(
+        lambda: any(client.get_metric_history(r.info.run_id, "train/recon_error") for r in children(client)),
+        240,
+        "the first metrics on the server",
+    )
+    mlflow_server.stop()
+    time.sleep(10)
+    mlflow_server.start()
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert_exactly_once(client, 600, n_trials=2)
+
+
+def test_worker_node_killed_mid_trial_resumes_from_checkpoint(tmp_path, mlflow_server):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "dashboard_host": "127.0.0.1"})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    try:
+        args = [
+            "-m",
+            "experiment=rbm_ising",
+            "data.temperature=2.0,2.5",
+            *TINY,
+            "train.steps=600",
+            "train.checkpoint_every=100",
+            "train.observe_every=50",
+            "resources.max_retries=3",
+            f"cluster.address={cluster.address}",
+            f"tracking.uri={mlflow_server.uri}",
+        ]
+        proc = launch(args, tmp_path, {"PYTHONPATH": str(REPO)})
+        client = MlflowClient(mlflow_server.uri)
+
+        def checkpointed():
+            for run in children(client):
+                if run.data.tags.get("phasesweep.ray_node") and client.list_artifacts(run.info.run_id, "checkpoints"):
+                    return run
+            return None
+
+        wait_for(lambda: checkpointed() is not None, 300, "a trial with a checkpoint")
+        victim = checkpointed()
+        node = next(w for w in workers if w.node_id == victim.data.tags["phasesweep.ray_node"])
+        cluster.remove_node(node)
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out
+        finished = assert_exactly_once(client, 600, n_trials=2)
+        resumed = next(r for r in finished if r.info.run_id == victim.info.run_id)
+        assert int(resumed.data.tags["phasesweep.resumed_from"]) > 0, "the retried trial restarted from step 0"
+        assert resumed.data.tags["phasesweep.ray_node"] != node.node_id
+    finally:
+        cluster.shutdown()
