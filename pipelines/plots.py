@@ -46,6 +46,12 @@ def onsager_overlay(ax, axis: str, metric: str) -> None:
     ax.axvline(ising.T_CRITICAL, color="gray", lw=0.8, ls=":")
 
 
+def _log_spaced(sweep: Sweep, axis: str) -> bool:
+    """An axis of positive values spanning two decades or more reads best on a log scale."""
+    values = [float(v) for v in sweep.axes[axis]]
+    return min(values) > 0 and max(values) / min(values) >= 100
+
+
 def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dict] | None = None) -> Figure:
     """Every metric against `axis`, one curve per combination of the other axes, with error
     bars over replicas, Onsager's curve where it applies, and located transitions as bands."""
@@ -74,6 +80,8 @@ def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dic
                 ax.axvspan(est["ci_low"], est["ci_high"], color=color, alpha=0.15)
                 ax.axvline(est["location"], color=color, lw=1, ls="-.")
         ax.set_xlabel(axis)
+        if _log_spaced(sweep, axis):
+            ax.set_xscale("log")
         ax.set_title(metric, fontsize="medium")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
