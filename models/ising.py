@@ -8,33 +8,30 @@ where the sum runs over nearest-neighbour pairs, each counted once. Per-spin qua
 by N = L²: e = H/N, m = Σ_i s_i / N. (For L = 2 the periodic lattice has double bonds, as the
 roll-based sums imply; every function here uses that same convention.)
 
-The module has four parts, top to bottom:
+This module is the public API of four parts:
 
-1. samplers: checkerboard Metropolis (`metropolis_sweeps`) and Wolff clusters (`wolff_updates`),
-   both vectorised in torch over independent chains, and `sample`, which runs them;
-2. exact results: Onsager's energy, Yang's magnetization, and brute-force enumeration for L ≤ 4;
-3. estimators with autocorrelation-aware error bars (`observables`, `integrated_autocorr_time`);
-4. an on-disk dataset cache shared by the trials of a sweep (`cached_sample`).
+1. samplers, here: checkerboard Metropolis (`metropolis_sweeps`) and Wolff clusters
+   (`wolff_updates`), both vectorised in torch over independent chains, and `sample`;
+2. exact results (`models.ising_exact`): Onsager's energy, Yang's magnetization, and brute-force
+   enumeration for L ≤ 4;
+3. estimators with autocorrelation-aware error bars (`models.ising_stats`: `observables`,
+   `integrated_autocorr_time`);
+4. an on-disk dataset cache shared by the trials of a sweep (`models.ising_cache`: `cached_sample`).
+
+Every name of parts 2–4 is re-exported here.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import logging
 import math
 import numbers
 import os
-import tempfile
-import warnings
-from dataclasses import asdict, dataclass
 from enum import Enum
-from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.special import ellipkm1
 
 try:
     import fcntl
@@ -398,427 +395,37 @@ def sample(
     return out.reshape(n_samples, L, L)
 
 
-# --------------------------------------------------------------------------- exact results
-def _as_temperatures(T: float | np.ndarray) -> np.ndarray:
-    t = np.asarray(T, dtype=np.float64)
-    if not np.all(np.isfinite(t) & (t > 0)):
-        raise ValueError(f"T must be finite temperatures > 0, got {T!r}; units of J/k_B")
-    return t
 
-
-def onsager_energy(T: float | np.ndarray) -> float | np.ndarray:
-    """Energy per spin of the infinite square lattice (Onsager 1944):
-
-        u(T) = −coth(2β) [1 + (2/π)(2 tanh²(2β) − 1) K(k)],   k = 2 sinh(2β) / cosh²(2β),
-
-    with K(k) = ∫_0^{π/2} dθ / √(1 − k² sin²θ) the complete elliptic integral of the first kind
-    (scipy's `ellipk` takes the parameter m = k²). Since 1 − k² = (2 tanh²(2β) − 1)² = k'², the
-    product is evaluated as ±k' K with `ellipkm1(k'²)`, accurate near T_c, where k' K → 0 and
-    u(T_c) = −√2. Limits: u → −2 as T → 0 and u → 0 as T → ∞.
-    """
-    t = _as_temperatures(T)
-    two_beta = 2.0 / t
-    kp = 2.0 * np.tanh(two_beta) ** 2 - 1.0  # signed complementary modulus k'
-    with np.errstate(invalid="ignore"):
-        term = np.where(kp == 0.0, 0.0, kp * ellipkm1(kp**2))
-    u = -(1.0 + (2.0 / np.pi) * term) / np.tanh(two_beta)
-    return float(u) if np.ndim(u) == 0 else u
-
-
-def onsager_magnetization(T: float | np.ndarray) -> float | np.ndarray:
-    """Spontaneous magnetization per spin of the infinite lattice (Onsager 1949, Yang 1952):
-
-        m(T) = (1 − sinh⁻⁴(2β))^{1/8}  for T < T_c,   0 for T ≥ T_c.
-    """
-    t = _as_temperatures(T)
-    with np.errstate(over="ignore"):
-        x = 1.0 - np.sinh(2.0 / t) ** -4.0
-    m = np.where(t < T_CRITICAL, np.clip(x, 0.0, None) ** 0.125, 0.0)
-    return float(m) if np.ndim(m) == 0 else m
-
-
-@dataclass(frozen=True)
-class ExactObservables:
-    """Canonical averages at (L, T) from the full partition function Z = Σ_s e^{−H(s)/T}.
-
-    specific_heat = L²(⟨e²⟩ − ⟨e⟩²)/T² and susceptibility = L²(⟨m²⟩ − ⟨|m|⟩²)/T, per spin, the
-    same conventions as `observables`; binder = 1 − ⟨m⁴⟩/(3⟨m²⟩²).
-    """
-
-    L: int
-    T: float
-    energy: float
-    abs_magnetization: float
-    magnetization_sq: float
-    magnetization_4: float
-    specific_heat: float
-    susceptibility: float
-    binder: float
-
-
-@functools.lru_cache(maxsize=4)
-def _density_of_states(L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (H, M) of all 2^{L²} configurations and their multiplicities g(H, M)."""
-    N = L * L
-    codes = np.arange(2**N, dtype=np.int64)[:, None]
-    s = (((codes >> np.arange(N)) & 1) * 2 - 1).astype(np.int8).reshape(-1, L, L)
-    H = -(s * (np.roll(s, 1, -1) + np.roll(s, 1, -2))).sum(axis=(1, 2), dtype=np.int64)
-    M = s.sum(axis=(1, 2), dtype=np.int64)
-    pairs, counts = np.unique(np.stack([H, M], 1), axis=0, return_counts=True)
-    return pairs[:, 0].astype(np.float64), pairs[:, 1].astype(np.float64), counts.astype(np.float64)
-
-
-def exact_observables(L: int, T: float) -> ExactObservables:
-    """Exact observables of the periodic L×L lattice by enumerating all 2^{L²} states (L ≤ 4).
-
-    ⟨A⟩ = Σ_{H,M} g(H, M) A e^{−H/T} / Z over the density of states g, which is computed once
-    per L, vectorised (L = 4 is 65 536 states).
-    """
-    L = _check_int("L", L, 2)
-    if L > 4:
-        raise ValueError(f"L must be <= 4 for exact enumeration (2^(L²) states), got {L}")
-    T = _check_temperature(T)
-    H, M, g = _density_of_states(L)
-    N = L * L
-    w = g * np.exp(-(H - H.min()) / T)
-    w /= w.sum()
-    e, m = H / N, np.abs(M) / N
-    avg = lambda x: float(np.dot(w, x))  # noqa: E731
-    e1, e2, m1, m2, m4 = avg(e), avg(e * e), avg(m), avg(m**2), avg(m**4)
-    return ExactObservables(
-        L=L,
-        T=T,
-        energy=e1,
-        abs_magnetization=m1,
-        magnetization_sq=m2,
-        magnetization_4=m4,
-        specific_heat=N * (e2 - e1 * e1) / T**2,
-        susceptibility=N * (m2 - m1 * m1) / T,
-        binder=1.0 - m4 / (3.0 * m2 * m2),
-    )
-
-
-# -------------------------------------------------------------- estimators with error bars
-def integrated_autocorr_time(series: np.ndarray | torch.Tensor, *, c: float = 5.0, tol: float = 50.0) -> float:
-    """Integrated autocorrelation time τ_int = 1 + 2 Σ_{t≥1} ρ(t), in units of the series' steps.
-
-    `series` is (n_steps,) for one chain or (n_chains, n_steps) for independent chains, whose
-    autocorrelation functions are averaged. Uses emcee's FFT estimator with Sokal's automatic
-    window (window M = smallest with M ≥ c·τ(M)). A constant series returns 1. If the series is
-    shorter than tol·τ the estimate is unreliable: a warning is logged and the estimate returned.
-    Var(mean) ≈ τ_int · Var(x) / n_total.
-    """
-    x = np.asarray(series, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[None, :]
-    if x.ndim != 2 or x.shape[1] < 2:
-        raise ValueError(f"series must be (n_steps,) or (n_chains, n_steps) with n_steps >= 2, got {x.shape}")
-    x = x[np.var(x, axis=1) > 0]
-    if len(x) == 0:
-        return 1.0
-    import emcee  # here, so that sampling works where emcee is not installed (e.g. a bare GPU box)
-
-    try:
-        return float(emcee.autocorr.integrated_time(x.T, c=c, tol=tol, quiet=False)[0])
-    except emcee.autocorr.AutocorrError as err:
-        logger.warning("series of %d steps is shorter than %g τ_int; τ ≈ %s", x.shape[1], tol, err.tau)
-        return float(np.atleast_1d(err.tau)[0])
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A Monte Carlo estimate and its standard error."""
-
-    value: float
-    stderr: float
-
-
-@dataclass(frozen=True)
-class Observables:
-    """Estimates from Monte Carlo configurations at temperature T (per-spin conventions).
-
-    energy ⟨e⟩, abs_magnetization ⟨|m|⟩, specific_heat C = L²(⟨e²⟩ − ⟨e⟩²)/T²,
-    susceptibility χ = L²(⟨m²⟩ − ⟨|m|⟩²)/T (the finite-lattice χ′, finite at all T),
-    binder U₄ = 1 − ⟨m⁴⟩/(3⟨m²⟩²). τ's are in units of the spacing between configurations.
-    """
-
-    energy: Estimate
-    abs_magnetization: Estimate
-    specific_heat: Estimate
-    susceptibility: Estimate
-    binder: Estimate
-    tau_energy: float
-    tau_abs_magnetization: float
-    n_samples: int
-    chains: int
-
-    def as_dict(self) -> dict[str, float]:
-        """Flat {name: value, name_err: stderr, tau_…, …} for a metrics sink."""
-        out: dict[str, float] = {}
-        for key, val in asdict(self).items():
-            if isinstance(val, dict):
-                out[key], out[f"{key}_err"] = val["value"], val["stderr"]
-            else:
-                out[key] = float(val)
-        return out
-
-
-def _jackknife(block_sums: np.ndarray, block_counts: np.ndarray, f) -> float:
-    """Delete-one-block jackknife standard error of f(means) from per-block sums (B, k)."""
-    B = len(block_counts)
-    if B < 2:
-        return float("nan")
-    loo = (block_sums.sum(0) - block_sums) / (block_counts.sum() - block_counts)[:, None]
-    vals = f(loo.T)
-    return float(np.sqrt((B - 1) / B * np.sum((vals - vals.mean()) ** 2)))
-
-
-def observables(configs: torch.Tensor | np.ndarray, T: float, *, chains: int = 1) -> Observables:
-    """Energy, ⟨|m|⟩, C, χ and U₄ with standard errors that account for autocorrelation.
-
-    `configs` (n, L, L) of ±1 are `chains` equal, chain-major time series (the layout of
-    `sample(..., chains=chains)`); chains = n means independent samples.
-    - ⟨e⟩, ⟨|m|⟩: error² = τ_int·Var/n with τ_int from `integrated_autocorr_time` (taken ≥ 1:
-      anticorrelation is not credited, which keeps the error conservative; a warning is logged
-      when a chain is shorter than 10 τ_int).
-    - C, χ, U₄ (non-linear in means): delete-one-block jackknife over blocks of
-      b = ⌈5·max τ_int⌉ consecutive samples of one chain (at most n_steps/20 when a chain is
-      shorter, fewer blocks giving noisier errors), so that blocks are nearly independent.
-    """
-    T = _check_temperature(T)
-    s = torch.as_tensor(configs)
-    if s.ndim != 3 or s.shape[0] < 2:
-        raise ValueError(f"configs must have shape (n >= 2, L, L), got {tuple(s.shape)}")
-    n, L = s.shape[0], s.shape[-1]
-    chains = _check_chains(_check_int("chains", chains, 1), n)
-    k = n // chains
-    si = s.to(torch.int64)
-    H = -(si * (torch.roll(si, 1, -1) + torch.roll(si, 1, -2))).sum(dim=(1, 2))
-    e = (H.double() / (L * L)).numpy().reshape(chains, k)
-    m = (si.sum(dim=(1, 2)).double() / (L * L)).abs().numpy().reshape(chains, k)
-    prims = np.stack([e, e * e, m, m * m, m**4], axis=-1)  # (chains, k, 5)
-
-    taus = [integrated_autocorr_time(prims[..., i], tol=10) if k > 1 else 1.0 for i in range(5)]
-    tau_e, tau_m = max(taus[0], 1.0), max(taus[2], 1.0)
-
-    def mean_err(x: np.ndarray, tau: float) -> Estimate:
-        return Estimate(float(x.mean()), float(np.sqrt(tau * x.var(ddof=1) / x.size)))
-
-    b = min(math.ceil(5 * max(*taus, 1.0)), max(1, k // 20)) if k > 1 else 1
-    nb = k // b
-    block = np.minimum(np.arange(k) // b, nb - 1)  # the last block absorbs the remainder
-    sums = np.zeros((chains, nb, 5))
-    np.add.at(sums, (slice(None), block), prims)
-    counts = np.bincount(block, minlength=nb).astype(np.float64)
-    sums, counts = sums.reshape(-1, 5), np.tile(counts, chains)
-
-    N = L * L
-    fns = {
-        "specific_heat": lambda x: N * (x[1] - x[0] ** 2) / T**2,
-        "susceptibility": lambda x: N * (x[3] - x[2] ** 2) / T,
-        "binder": lambda x: 1.0 - x[4] / (3.0 * x[3] ** 2),
-    }
-    full = prims.reshape(-1, 5).mean(0)
-    derived = {name: Estimate(float(f(full)), _jackknife(sums, counts, f)) for name, f in fns.items()}
-    return Observables(
-        energy=mean_err(e, tau_e),
-        abs_magnetization=mean_err(m, tau_m),
-        **derived,
-        tau_energy=taus[0],
-        tau_abs_magnetization=taus[2],
-        n_samples=n,
-        chains=chains,
-    )
-
-
-# --------------------------------------------------------------------------- dataset cache
-class CacheStatus(str, Enum):
-    """What `cached_sample_with_status` did."""
-
-    loaded = "loaded"
-    generated = "generated"
-    regenerated = "regenerated"  # a corrupt file was found, warned about and replaced
-
-
-class _CorruptCache(Exception):
-    pass
-
-
-_CACHE_FORMAT = 1
-
-
-def _checksum(spins: torch.Tensor) -> str:
-    return hashlib.sha256(spins.contiguous().numpy().tobytes()).hexdigest()
-
-
-def _read_cache(path: Path, params: str, shape: tuple[int, int, int]) -> torch.Tensor:
-    """The spins stored at `path`, or _CorruptCache saying why they cannot be trusted."""
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated or garbled files raise many different errors
-        raise _CorruptCache(f"unreadable ({type(err).__name__}: {err})") from err
-    if not isinstance(blob, dict) or blob.get("format") != _CACHE_FORMAT:
-        raise _CorruptCache("not a phasesweep Ising cache file")
-    spins = blob.get("spins")
-    if blob.get("params") != params:
-        raise _CorruptCache(f"parameters {blob.get('params')} differ from the requested {params}")
-    if not isinstance(spins, torch.Tensor) or spins.dtype != torch.int8 or tuple(spins.shape) != shape:
-        got = (getattr(spins, "dtype", type(spins)), tuple(getattr(spins, "shape", ())))
-        raise _CorruptCache(f"expected int8 spins of shape {shape}, got {got}")
-    if blob.get("sha256") != _checksum(spins):
-        raise _CorruptCache("checksum mismatch")
-    if not bool(((spins == 1) | (spins == -1)).all()):
-        raise _CorruptCache("spins are not all ±1")
-    return spins
-
-
-def _write_atomic(path: Path, blob: dict) -> None:
-    """torch.save to a temporary file in the same directory, fsync, then os.replace onto `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(blob, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class _FileLock:
-    """An exclusive advisory lock (fcntl.flock) on `path`; released by the kernel if we die."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> _FileLock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        if fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if fcntl is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
-def _cache_dir(cache_dir: str | os.PathLike) -> Path:
-    d = Path(cache_dir).expanduser()
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OSError(
-            f"cache_dir {str(d)!r} cannot be created ({err.strerror or err}); "
-            "point data.cache_dir at a writable directory, or set it to None to disable caching"
-        ) from err
-    if not os.access(d, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"cache_dir {str(d)!r} is not writable; point data.cache_dir at a writable directory, "
-            "or set it to None to disable caching"
-        )
-    return d
-
-
-def cached_sample_with_status(
-    cache_dir: str | os.PathLike,
-    L: int,
-    T: float,
-    n_samples: int,
-    *,
-    algorithm: str | Algorithm = "metropolis",
-    burn_in: int = 500,
-    thin: int = 1,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    chains: int | None = None,
-) -> tuple[torch.Tensor, CacheStatus]:
-    """`sample(...)` generated once per parameter set and stored under `cache_dir`.
-
-    The key is (L, T, n_samples, algorithm, burn_in, thin, seed, chains); the device is not part
-    of it (any device's samples are equally valid; the file records which one made them).
-    Concurrent callers are safe: a per-key flock lets one process generate while the others
-    wait and then read, and the file appears by an atomic os.replace, so nobody reads a half-
-    written file. A file that fails to load, has the wrong shape/parameters or a SHA-256
-    mismatch is reported with a warning and regenerated, never used.
-
-    Returns the spins (on `device`) and whether they were loaded, generated or regenerated.
-    """
-    L = _check_int("L", L, 2)
-    T = _check_temperature(T)
-    n_samples = _check_int("n_samples", n_samples, 1)
-    algorithm = _check_algorithm(algorithm)
-    burn_in, thin = _check_int("burn_in", burn_in, 0), _check_int("thin", thin, 1)
-    seed, chains = int(seed), _check_chains(chains, n_samples)
-    params = json.dumps(
-        dict(L=L, T=T, n_samples=n_samples, algorithm=algorithm.value, burn_in=burn_in, thin=thin,
-             seed=seed, chains=chains),
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(params.encode()).hexdigest()[:16]
-    d = _cache_dir(cache_dir)
-    path = d / f"ising_L{L}_T{T:.6g}_{algorithm.value}_n{n_samples}_{digest}.pt"
-    shape = (n_samples, L, L)
-
-    try:  # fast path without the lock: files only ever appear whole
-        spins = _read_cache(path, params, shape)
-        logger.info("loaded Ising samples from %s", path)
-        return spins.to(device), CacheStatus.loaded
-    except _CorruptCache:
-        pass  # missing or corrupt: decide under the lock, another process may be writing it
-
-    with _FileLock(d / f"{path.name}.lock"):
-        status = CacheStatus.generated
-        if path.exists():
-            try:
-                spins = _read_cache(path, params, shape)
-                logger.info("loaded Ising samples from %s", path)
-                return spins.to(device), CacheStatus.loaded
-            except _CorruptCache as err:
-                warnings.warn(f"Ising cache file {path} is corrupt ({err}); regenerating it", stacklevel=2)
-                status = CacheStatus.regenerated
-        spins = sample(L, T, n_samples, algorithm=algorithm, burn_in=burn_in, thin=thin, seed=seed,
-                       device=device, chains=chains)
-        cpu = spins.cpu().contiguous()
-        blob = dict(format=_CACHE_FORMAT, params=params, spins=cpu, sha256=_checksum(cpu),
-                    generated_on=str(torch.device(device)))
-        _write_atomic(path, blob)
-        logger.info("%s Ising samples into %s", status.value, path)
-        return spins, status
-
-
-def cached_sample(
-    cache_dir: str | os.PathLike,
-    L: int,
-    T: float,
-    n_samples: int,
-    *,
-    algorithm: str | Algorithm = "metropolis",
-    burn_in: int = 500,
-    thin: int = 1,
-    seed: int = 0,
-    device: str | torch.device = "cpu",
-    chains: int | None = None,
-) -> torch.Tensor:
-    """`cached_sample_with_status(...)` without the status: int8 spins (n_samples, L, L)."""
-    return cached_sample_with_status(
-        cache_dir, L, T, n_samples, algorithm=algorithm, burn_in=burn_in, thin=thin, seed=seed,
-        device=device, chains=chains,
-    )[0]
-
-
-def binder_crossing(temperatures: np.ndarray, u_small: np.ndarray, u_large: np.ndarray) -> float:
-    """Temperature where the Binder cumulants of two lattice sizes cross (Binder 1981).
-
-    U₄(T) of different L meet near T_c because U₄ is a scale-invariant ratio at criticality.
-    Returns the root of Δ(T) = U_small − U_large (negative below T_c, positive above) by linear
-    interpolation between the first adjacent pair of temperatures where Δ changes sign, or nan.
-    """
-    t, d = np.asarray(temperatures, float), np.asarray(u_small, float) - np.asarray(u_large, float)
-    order = np.argsort(t)
-    t, d = t[order], d[order]
-    for i in range(len(t) - 1):
-        if d[i] <= 0 < d[i + 1] or d[i] >= 0 > d[i + 1]:
-            return float(t[i] - d[i] * (t[i + 1] - t[i]) / (d[i + 1] - d[i]))
-    return float("nan")
+# The exact results, estimators and cache live in sibling modules; `models.ising` is their
+# public face, so `from models.ising import observables` keeps working.
+from models.ising_cache import CacheStatus, cached_sample, cached_sample_with_status  # noqa: E402
+from models.ising_exact import (  # noqa: E402
+    ExactObservables,
+    binder_crossing,
+    exact_observables,
+    onsager_energy,
+    onsager_magnetization,
+)
+from models.ising_stats import Estimate, Observables, integrated_autocorr_time, observables  # noqa: E402
+
+__all__ = [
+    "T_CRITICAL",
+    "Algorithm",
+    "CacheStatus",
+    "Estimate",
+    "ExactObservables",
+    "Observables",
+    "binder_crossing",
+    "cached_sample",
+    "cached_sample_with_status",
+    "energy_per_spin",
+    "exact_observables",
+    "integrated_autocorr_time",
+    "magnetization",
+    "metropolis_sweeps",
+    "observables",
+    "onsager_energy",
+    "onsager_magnetization",
+    "sample",
+    "wolff_updates",
+]

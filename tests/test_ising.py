@@ -15,7 +15,7 @@ import pytest
 import torch
 from scipy import integrate, signal
 
-from models import ising
+from models import ising, ising_cache
 
 FIELDS = ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder")
 
@@ -241,7 +241,7 @@ def _flip_one_spin(path):
 def _wrong_shape(path):
     blob = torch.load(path, weights_only=True)
     blob["spins"] = blob["spins"][:-1].clone()
-    blob["sha256"] = ising._checksum(blob["spins"])
+    blob["sha256"] = ising_cache._checksum(blob["spins"])
     torch.save(blob, path)
 
 
