@@ -71,6 +71,9 @@ def test_four_trial_sweep_builds_the_run_tree(run_cli, workdir: Path):
         assert any(f.startswith("checkpoints/") for f in files)
     assert grid == {(t, w, "0.01") for t in ("2.0", "3.0") for w in ("4", "8")}
     assert len(keys) == 4, "every trial has its own trial key"
+    # trials at the same (L, T, seed) share one generated data set: 2 temperatures -> 2 files
+    cached = sorted(p.name for p in (workdir / ".cache").glob("ising_*.pt"))
+    assert len(cached) == 2 and {"T2", "T3"} == {name.split("_")[2] for name in cached}, cached
 
 
 def test_sweep_from_config_and_axis_override(run_cli, workdir: Path):
