@@ -75,8 +75,7 @@ def test_pure_noise_rarely_gives_change_points(model):
 
 def test_short_noise_series_rarely_gives_change_points():
     false_alarms = sum(
-        bool(detect_change_points(np.arange(40), piecewise(seed, 40, [], [0.0]), observable="x"))
-        for seed in range(50)
+        bool(detect_change_points(np.arange(40), piecewise(seed, 40, [], [0.0]), observable="x")) for seed in range(50)
     )
     assert false_alarms <= 5
 

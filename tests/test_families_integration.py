@@ -6,8 +6,13 @@ from pathlib import Path
 
 from tests.test_sweep_integration import runs_of, store
 
-SGLD_TINY = ["train.steps=300", "train.burn_in=100", "train.thin=5", "train.observe_every=50",
-             "train.checkpoint_every=100"]
+SGLD_TINY = [
+    "train.steps=300",
+    "train.burn_in=100",
+    "train.thin=5",
+    "train.observe_every=50",
+    "train.checkpoint_every=100",
+]
 
 
 def test_sgld_divergent_chain_is_an_outcome(run_cli, workdir: Path):
@@ -30,8 +35,15 @@ def test_sgld_divergent_chain_is_an_outcome(run_cli, workdir: Path):
 
 def test_hopfield_capacity_sweep_on_ray(run_cli, workdir: Path):
     """Below capacity the cue is retrieved (m ≈ 1); far above it, it is not."""
-    out = run_cli("-m", "experiment=hopfield_capacity", "data.alpha=0.05,0.25", "model.width=400",
-                  "train.networks=8", "train.steps=10", cwd=workdir)
+    out = run_cli(
+        "-m",
+        "experiment=hopfield_capacity",
+        "data.alpha=0.05,0.25",
+        "model.width=400",
+        "train.networks=8",
+        "train.steps=10",
+        cwd=workdir,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     _, children = runs_of(store(workdir))
     overlap = {c.data.params["data.alpha"]: c.data.metrics["obs/overlap"] for c in children}
@@ -39,9 +51,19 @@ def test_hopfield_capacity_sweep_on_ray(run_cli, workdir: Path):
 
 
 def test_ebm_sweep_on_ray_logs_sample_plots(run_cli, workdir: Path):
-    out = run_cli("-m", "experiment=ebm_langevin", "sampler.temperature=0.25,1.0", "model.width=32",
-                  "train.steps=20", "train.observe_every=10", "train.eval_chains=64", "sampler.eval_steps=10",
-                  "data.n=512", "data.n_heldout=128", cwd=workdir)
+    out = run_cli(
+        "-m",
+        "experiment=ebm_langevin",
+        "sampler.temperature=0.25,1.0",
+        "model.width=32",
+        "train.steps=20",
+        "train.observe_every=10",
+        "train.eval_chains=64",
+        "sampler.eval_steps=10",
+        "data.n=512",
+        "data.n_heldout=128",
+        cwd=workdir,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     client = store(workdir)
     _, children = runs_of(client)
@@ -49,7 +71,8 @@ def test_ebm_sweep_on_ray_logs_sample_plots(run_cli, workdir: Path):
     for child in children:
         assert child.info.status == "FINISHED"
         keys = set(child.data.metrics)
-        assert {"train/energy_gap", "train/grad_norm", "train/divergence_flag", "obs/mmd",
-                "obs/mmd_short_long"} <= keys
+        assert {"train/energy_gap", "train/grad_norm", "train/divergence_flag", "obs/mmd", "obs/mmd_short_long"} <= keys
         assert [a.path for a in client.list_artifacts(child.info.run_id, "plots")] == [
-            "plots/samples.png", "plots/training_curves.png"]
+            "plots/samples.png",
+            "plots/training_curves.png",
+        ]

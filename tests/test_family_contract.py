@@ -18,19 +18,38 @@ from workers.family import FAMILIES, load_family
 from workers.trial import TrialSpec
 
 TINY = {
-    "rbm": (c.RBMConfig(width=4), c.IsingDataConfig(L=4, n_samples=64, burn_in=10),
-            c.RBMTrainConfig(batch_size=16, sample_chains=8, sample_steps=3), None),
+    "rbm": (
+        c.RBMConfig(width=4),
+        c.IsingDataConfig(L=4, n_samples=64, burn_in=10),
+        c.RBMTrainConfig(batch_size=16, sample_chains=8, sample_steps=3),
+        None,
+    ),
     "sgld-mlp": (c.BayesModelConfig(width=8), c.DigitsDataConfig(), c.SGLDTrainConfig(burn_in=2, thin=1), None),
-    "sgld-linear": (c.BayesModelConfig(arch=c.BayesArch.linear), c.RegressionDataConfig(),
-                    c.SGLDTrainConfig(lr=1e-4, burn_in=2, thin=1, batch_size=50), None),
+    "sgld-linear": (
+        c.BayesModelConfig(arch=c.BayesArch.linear),
+        c.RegressionDataConfig(),
+        c.SGLDTrainConfig(lr=1e-4, burn_in=2, thin=1, batch_size=50),
+        None,
+    ),
     "ising_mc": (c.IsingMCModelConfig(), c.IsingDataConfig(L=4, burn_in=5), c.MCTrainConfig(steps=10, chains=4), None),
-    "ising_mc-wolff": (c.IsingMCModelConfig(), c.IsingDataConfig(L=4, burn_in=5, algorithm="wolff"),
-                       c.MCTrainConfig(steps=10, chains=4), None),
-    "hopfield": (c.HopfieldModelConfig(width=64), c.PatternsDataConfig(alpha=0.05),
-                 c.GlauberTrainConfig(networks=3, temperature=0.3), None),
-    "ebm": (c.EBMModelConfig(width=16), c.Synthetic2DDataConfig(n=256, n_heldout=64),
-            c.EBMTrainConfig(batch_size=16, eval_chains=32, steps=10),
-            c.LangevinSamplerConfig(steps=3, eval_steps=5, buffer_size=64)),
+    "ising_mc-wolff": (
+        c.IsingMCModelConfig(),
+        c.IsingDataConfig(L=4, burn_in=5, algorithm="wolff"),
+        c.MCTrainConfig(steps=10, chains=4),
+        None,
+    ),
+    "hopfield": (
+        c.HopfieldModelConfig(width=64),
+        c.PatternsDataConfig(alpha=0.05),
+        c.GlauberTrainConfig(networks=3, temperature=0.3),
+        None,
+    ),
+    "ebm": (
+        c.EBMModelConfig(width=16),
+        c.Synthetic2DDataConfig(n=256, n_heldout=64),
+        c.EBMTrainConfig(batch_size=16, eval_chains=32, steps=10),
+        c.LangevinSamplerConfig(steps=3, eval_steps=5, buffer_size=64),
+    ),
 }
 
 

@@ -96,8 +96,9 @@ def test_glauber_matches_textbook_loop(device, temperature):
     model = Hopfield(random_patterns(6, 40, n_networks=2, generator=g, device=device))
     s0 = random_states((2, 5, 40), g, device)
     fast = glauber(model, s0, sweeps=4, temperature=temperature, generator=torch.Generator(device).manual_seed(1))
-    slow = reference_glauber(model.patterns, s0, sweeps=4, temperature=temperature,
-                             generator=torch.Generator(device).manual_seed(1))
+    slow = reference_glauber(
+        model.patterns, s0, sweeps=4, temperature=temperature, generator=torch.Generator(device).manual_seed(1)
+    )
     assert torch.equal(fast, slow)
 
 
@@ -127,11 +128,11 @@ def test_zero_temperature_reaches_fixed_point():
 def test_glauber_determinism_and_shape():
     model = Hopfield(random_patterns(3, 64, generator=torch.Generator().manual_seed(0)))
     s0 = random_states((8, 64), torch.Generator().manual_seed(1))
-    runs = [glauber(model, s0, sweeps=3, temperature=0.5, generator=torch.Generator().manual_seed(2))
-            for _ in range(2)]
+    runs = [glauber(model, s0, sweeps=3, temperature=0.5, generator=torch.Generator().manual_seed(2)) for _ in range(2)]
     assert torch.equal(runs[0], runs[1]) and runs[0].shape == (8, 64) and bool((runs[0].abs() == 1).all())
     assert retrieval_overlap(200, 0.05, 0.3, n_trials=4, sweeps=3, seed=9) == retrieval_overlap(
-        200, 0.05, 0.3, n_trials=4, sweeps=3, seed=9)
+        200, 0.05, 0.3, n_trials=4, sweeps=3, seed=9
+    )
 
 
 def test_mean_field_and_replica_theory():

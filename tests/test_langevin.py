@@ -68,8 +68,15 @@ def test_model_energy_determinism_and_no_parameter_grads():
 
 @pytest.mark.parametrize(("clip", "low", "high"), [(0.5, -0.5, 0.5), ((-0.2, 1.0), -0.2, 1.0)])
 def test_clip_keeps_chains_in_box(clip, low, high):
-    x = langevin(quadratic(1.0), torch.zeros(256, 3), steps=20, step_size=1.0, temperature=5.0,
-                 generator=torch.Generator().manual_seed(0), clip_x=clip)
+    x = langevin(
+        quadratic(1.0),
+        torch.zeros(256, 3),
+        steps=20,
+        step_size=1.0,
+        temperature=5.0,
+        generator=torch.Generator().manual_seed(0),
+        clip_x=clip,
+    )
     assert float(x.min()) >= low - 1e-6 and float(x.max()) <= high + 1e-6
 
 

@@ -45,7 +45,7 @@ def scan_rank_one(n: int, sigmas: np.ndarray, *, chains: int, sweeps: int, seed:
     for _ in range(sweeps):
         v, _ = gibbs(rbm, v, steps=1, generator=gen)
         trajectory.append(mode_projections(v, U)[..., 0])
-    trajectory = torch.stack(trajectory)[sweeps // 5:]
+    trajectory = torch.stack(trajectory)[sweeps // 5 :]
     pooled = trajectory.permute(1, 0, 2).reshape(len(sigmas), -1, 1)
     chi = mode_susceptibilities(pooled, n)[:, 0].numpy()
     order = mode_order_parameters(pooled)[:, 0].numpy()
