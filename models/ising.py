@@ -398,7 +398,12 @@ def sample(
 
 # The exact results, estimators and cache live in sibling modules; `models.ising` is their
 # public face, so `from models.ising import observables` keeps working.
-from models.ising_cache import CacheStatus, cached_sample, cached_sample_with_status  # noqa: E402
+from models.ising_cache import (  # noqa: E402
+    CacheStatus,
+    cached_sample,
+    cached_sample_with_status,
+    ensure_cache_dir,
+)
 from models.ising_exact import (  # noqa: E402
     ExactObservables,
     binder_crossing,
@@ -419,6 +424,7 @@ __all__ = [
     "cached_sample",
     "cached_sample_with_status",
     "energy_per_spin",
+    "ensure_cache_dir",
     "exact_observables",
     "integrated_autocorr_time",
     "magnetization",

@@ -99,7 +99,8 @@ class _FileLock:
         os.close(self.fd)
 
 
-def _cache_dir(cache_dir: str | os.PathLike) -> Path:
+def ensure_cache_dir(cache_dir: str | os.PathLike) -> Path:
+    """Create `cache_dir` if needed; OSError / PermissionError with a message saying how to fix."""
     d = Path(cache_dir).expanduser()
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,7 @@ def cached_sample_with_status(
         sort_keys=True,
     )
     digest = hashlib.sha256(params.encode()).hexdigest()[:16]
-    d = _cache_dir(cache_dir)
+    d = ensure_cache_dir(cache_dir)
     path = d / f"ising_L{L}_T{T:.6g}_{algorithm.value}_n{n_samples}_{digest}.pt"
     shape = (n_samples, L, L)
 

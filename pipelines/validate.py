@@ -157,23 +157,15 @@ def _validate_family(cfg: DictConfig) -> None:
 
 
 def _validate_cache_dir(cfg: DictConfig) -> None:
-    from pathlib import Path
+    from models.ising import ensure_cache_dir
 
     cache = OmegaConf.select(cfg, "data.cache_dir")
     if not cache:
         return
-    path = Path(str(cache)).expanduser()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        ensure_cache_dir(str(cache))
     except OSError as exc:
-        raise ConfigError(
-            f"data.cache_dir={str(cache)!r}: cannot create it ({exc.strerror}); "
-            "point it at a writable directory or set it to null"
-        ) from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"data.cache_dir={str(cache)!r}: not writable; point it at a writable directory or set it to null"
-        )
+        raise ConfigError(f"data.cache_dir={str(cache)!r}: {exc}") from None
 
 
 def local_capacity(cluster: DictConfig) -> dict[str, float]:
