@@ -71,8 +71,11 @@ def contrastive_loss(
     regularisation"). `x_samples` is detached: no gradient flows through the sampler.
     Returns a scalar tensor; both batches may have different sizes.
     """
-    e_data = model.energy(x_data)
-    e_samples = model.energy(x_samples.detach())
+    return contrastive_terms(model.energy(x_data), model.energy(x_samples.detach()), alpha)
+
+
+def contrastive_terms(e_data: torch.Tensor, e_samples: torch.Tensor, alpha: float = 0.0) -> torch.Tensor:
+    """`contrastive_loss` from energies already computed (a training step also logs them)."""
     regulariser = torch.cat([e_data, e_samples]).pow(2).mean()
     return e_data.mean() - e_samples.mean() + alpha * regulariser
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from models import datasets
-from models.ebm import EnergyMLP, contrastive_loss, mmd
+from models.ebm import EnergyMLP, contrastive_terms, mmd
 from models.langevin import ReplayBuffer, langevin
 from workers.config import EBMTrainConfig, LangevinSamplerConfig
 
@@ -96,7 +96,7 @@ class EBMFamily:
         x_samples = self._langevin(x0, self.sampler.steps)
         self.buffer.update(slots, x_samples)
         e_data, e_samples = self.model.energy(x_data), self.model.energy(x_samples)
-        loss = contrastive_loss(self.model, x_data, x_samples, alpha=self.cfg.alpha)
+        loss = contrastive_terms(e_data, e_samples, alpha=self.cfg.alpha)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
