@@ -105,8 +105,8 @@ class EBMFamily:
         if self.schedule is not None:
             self.schedule.step()
         gap = (e_data.mean() - e_samples.mean()).item()
-        self.gaps.append(abs(gap))
         k = self.cfg.divergence_patience
+        self.gaps = [*self.gaps[-k:], abs(gap)]  # the flag only ever reads the last k + 1
         if len(self.gaps) > k and all(self.gaps[-i] > self.gaps[-i - 1] for i in range(1, k + 1)) and abs(gap) > 1.0:
             self.flag = 1.0
         return {
