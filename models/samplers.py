@@ -6,6 +6,8 @@ so a temperature sweep changes β without rebuilding a model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from models.rbm import RBM
@@ -24,13 +26,17 @@ def gibbs(
     steps: int,
     beta: float = 1.0,
     generator: torch.Generator | None = None,
+    on_step: Callable[[torch.Tensor], None] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Block Gibbs sampling at inverse temperature β: h ~ p(h|v), then v ~ p(v|h), `steps` times.
 
     Returns the final visible samples and the hidden probabilities p(h|v) of those samples,
-    the usual low-variance statistic for the negative phase of CD/PCD.
+    the usual low-variance statistic for the negative phase of CD/PCD. `on_step(v)`, if given,
+    sees the visible state after every step (e.g. to time the chains' autocorrelation).
     """
     for _ in range(steps):
         h = bernoulli(rbm.hidden_probs(v, beta), generator)
         v = bernoulli(rbm.visible_probs(h, beta), generator)
+        if on_step is not None:
+            on_step(v)
     return v, rbm.hidden_probs(v, beta)

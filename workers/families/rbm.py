@@ -23,7 +23,7 @@ import torch
 
 from models import ising, rbm_cascade, rbm_likelihood
 from models.rbm import RBM, spins_to_visible, visible_to_spins
-from models.samplers import bernoulli, gibbs
+from models.samplers import gibbs
 from workers.config import LearningRule, LRSchedule, OptimizerName, RBMTrainConfig
 
 SPIN_OBSERVABLES = ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder")
@@ -120,11 +120,14 @@ class RBMFamily:
                 generator=self.generator,
             )
         u1 = rbm_cascade.top_singular_directions(self.rbm.W.detach(), 1)[0]
-        trace = []
-        for _ in range(self.cfg.sample_steps):
-            h = bernoulli(self.rbm.hidden_probs(v), self.generator)
-            v = bernoulli(self.rbm.visible_probs(h), self.generator)
-            trace.append(rbm_cascade.mode_projections(v, u1)[:, 0])
+        trace: list[torch.Tensor] = []
+        v, _ = gibbs(
+            self.rbm,
+            v,
+            steps=self.cfg.sample_steps,
+            generator=self.generator,
+            on_step=lambda s: trace.append(rbm_cascade.mode_projections(s, u1)[:, 0]),
+        )
         tau = float(ising.integrated_autocorr_time(torch.stack(trace, 1).cpu().numpy())) if len(trace) > 8 else 0.0
         if self.cfg.rule is LearningRule.pcd:
             v = self.chains
