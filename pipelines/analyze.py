@@ -78,25 +78,17 @@ def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
         if k.startswith("sweep.") and k != "sweep.n_trials"
     }
     sweep = Sweep(parent_id, parent.data.tags.get("phasesweep.sweep_name", ""), axes)
-    token = None
-    while True:
-        page = client.search_runs(
-            [parent.info.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
-            max_results=1000,
-            page_token=token,
-        )
-        for run in page:
-            if run.info.status != "FINISHED" and run.data.tags.get("phasesweep.status") != "failed":
-                continue  # interrupted runs are not results
-            values = {a: _param_value(run.data.params, a) for a in axes}
-            if not sweep.analysis:
-                sweep.analysis = _analysis_params(run.data.params)
-            status = run.data.tags.get("phasesweep.status", "finished")
-            sweep.trials.append(Trial(run.info.run_id, values, status, dict(run.data.metrics)))
-        token = page.token
-        if not token:
-            return sweep
+    from workers.tracking import child_runs
+
+    for run in child_runs(client, parent.info.experiment_id, parent_id):
+        if run.info.status != "FINISHED" and run.data.tags.get("phasesweep.status") != "failed":
+            continue  # interrupted runs are not results
+        values = {a: _param_value(run.data.params, a) for a in axes}
+        if not sweep.analysis:
+            sweep.analysis = _analysis_params(run.data.params)
+        status = run.data.tags.get("phasesweep.status", "finished")
+        sweep.trials.append(Trial(run.info.run_id, values, status, dict(run.data.metrics)))
+    return sweep
 
 
 def _analysis_params(params: dict[str, str]) -> dict[str, Any]:
@@ -306,16 +298,11 @@ def main(argv: list[str] | None = None) -> None:
     if parent is None:
         if not args.sweep_name:
             parser.error("give a parent run id or --sweep-name")
-        runs = client.search_runs(
-            [e.experiment_id for e in client.search_experiments()],
-            filter_string=f"tags.`phasesweep.sweep_name` = '{args.sweep_name}'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if not runs:
+        found = tracking.find_sweep(client, [e.experiment_id for e in client.search_experiments()], args.sweep_name)
+        if found is None:
             print(f"phasesweep-analyze: error: no sweep named {args.sweep_name!r} in {uri}", file=sys.stderr)
             raise SystemExit(2)
-        parent = runs[0].info.run_id
+        parent = found.info.run_id
     try:
         report = analyze_sweep(client, parent)
     except Exception as exc:

@@ -54,31 +54,11 @@ class Plan:
         return {a: self.actions.count(a) for a in ("skip", "resume", "new")}
 
 
-def _find_parent(client: MlflowClient, experiment_id: str, name: str) -> Run | None:
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`phasesweep.sweep_name` = '{name}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
-
-
 def _children(client: MlflowClient, experiment_id: str, parent_id: str) -> dict[str, list[Run]]:
     out: dict[str, list[Run]] = {}
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
-            max_results=1000,
-            page_token=token,
-        )
-        for run in page:
-            out.setdefault(run.data.tags.get("phasesweep.trial_key", ""), []).append(run)
-        token = page.token
-        if not token:
-            return out
+    for run in tracking.child_runs(client, experiment_id, parent_id):
+        out.setdefault(run.data.tags.get("phasesweep.trial_key", ""), []).append(run)
+    return out
 
 
 def _result_of(run: Run, spec: TrialSpec) -> TrialResult:
@@ -106,7 +86,7 @@ def plan_sweep(
     parent_tags: dict[str, Any],
 ) -> Plan:
     """Create or reopen the parent run and decide, per trial, skip / resume / new."""
-    parent = _find_parent(client, experiment_id, sweep_name) if resume else None
+    parent = tracking.find_sweep(client, [experiment_id], sweep_name) if resume else None
     if parent is not None:
         parent_id = parent.info.run_id
         sweep_id = parent.data.tags.get("phasesweep.sweep_id", sweep_id)

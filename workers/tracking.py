@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Param, RunTag
+from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
@@ -80,6 +81,33 @@ def create_run(
     for i in range(0, len(items), MAX_PER_BATCH):
         client.log_batch(run.info.run_id, params=items[i : i + MAX_PER_BATCH], synchronous=True)
     return run.info.run_id
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_id: str) -> Iterator[Run]:
+    """Every child run of `parent_id`, page by page."""
+    token = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+            max_results=1000,
+            page_token=token,
+        )
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def find_sweep(client: MlflowClient, experiment_ids: list[str], name: str) -> Run | None:
+    """The newest parent run tagged `phasesweep.sweep_name = name`, or None."""
+    runs = client.search_runs(
+        experiment_ids,
+        filter_string=f"tags.`phasesweep.sweep_name` = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: dict[str, Any]) -> None:
