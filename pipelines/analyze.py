@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from workers import tracking
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -78,9 +81,7 @@ def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
         if k.startswith("sweep.") and k != "sweep.n_trials"
     }
     sweep = Sweep(parent_id, parent.data.tags.get("phasesweep.sweep_name", ""), axes)
-    from workers.tracking import child_runs
-
-    for run in child_runs(client, parent.info.experiment_id, parent_id):
+    for run in tracking.child_runs(client, parent.info.experiment_id, parent_id):
         if run.info.status != "FINISHED" and run.data.tags.get("phasesweep.status") != "failed":
             continue  # interrupted runs are not results
         values = {a: _param_value(run.data.params, a) for a in axes}
@@ -237,10 +238,10 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
         parent_id, json.dumps({"estimates": estimates, "notes": notes}, indent=1, default=str), "transitions.json"
     )
     metrics = transition_metrics(estimates)
-    now = int(__import__("time").time() * 1000)
+    now = int(time.time() * 1000)
     items = [Metric(k, v, now, 0) for k, v in metrics.items()]
-    for i in range(0, len(items), 1000):
-        client.log_batch(parent_id, metrics=items[i : i + 1000])
+    for chunk in tracking.chunks(items, tracking.MAX_METRICS_PER_BATCH):
+        client.log_batch(parent_id, metrics=chunk)
 
     figures: dict[str, Any] = {}
     observables = sweep.observables()
@@ -281,8 +282,6 @@ def main(argv: list[str] | None = None) -> None:
     import sys
 
     from mlflow.tracking import MlflowClient
-
-    from workers import tracking
 
     parser = argparse.ArgumentParser(
         prog="phasesweep-analyze",

@@ -3,7 +3,7 @@
 Modelled on NetKet's `MLFlowLog`: ``sink(step, metrics)`` buffers, ``sink.flush()`` sends.
 
 - Metrics go out with `log_batch`, ~40× cheaper per point than `log_metric`, in requests of
-  at most 1000 metrics; params and tags 100 per request (MLflow's limits).
+  at most 1000 metrics; tags 100 per request (MLflow's limits, `workers.tracking`).
 - Every request is retried with exponential backoff while the store is unreachable (a server
   restart, a locked sqlite file). Unsent points wait in a spool file (JSON lines) and are
   replayed, oldest first, when the store answers again. Past `outage_limit_s` the sink raises
@@ -25,24 +25,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
+
+from workers.tracking import MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, chunks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
-MAX_METRICS_PER_BATCH = 1000
-MAX_PARAMS_PER_BATCH = 100
 
 
 class TrackingOutage(RuntimeError):
     """The tracking store stayed unreachable past `tracking.outage_limit_s`."""
-
-
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 class MLflowSink:
@@ -141,20 +136,15 @@ class MLflowSink:
             return 0
         lines = self.spool.read_text().splitlines()
         points = [Metric(*json.loads(line)) for line in lines if line.strip()]
-        for chunk in _chunks(points, MAX_METRICS_PER_BATCH):
+        for chunk in chunks(points, MAX_METRICS_PER_BATCH):
             self._retry("logging metrics", lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
         self.spool.unlink()
         return len(points)
 
     # -------------------------------------------------------------------- params & tags
-    def log_params(self, params: dict[str, Any]) -> None:
-        items = [Param(k, str(v)) for k, v in params.items()]
-        for chunk in _chunks(items, MAX_PARAMS_PER_BATCH):
-            self._retry("logging params", lambda c=chunk: self.client.log_batch(self.run_id, params=c))
-
     def set_tags(self, tags: dict[str, Any]) -> None:
         items = [RunTag(k, str(v)) for k, v in tags.items()]
-        for chunk in _chunks(items, MAX_PARAMS_PER_BATCH):
+        for chunk in chunks(items, MAX_PARAMS_PER_BATCH):
             self._retry("setting tags", lambda c=chunk: self.client.log_batch(self.run_id, tags=c))
 
     # ------------------------------------------------------------------------ artifacts

@@ -16,7 +16,14 @@ from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
-MAX_PER_BATCH = 100
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+"""MLflow's limits per log_batch request: 1000 metrics, 100 params or tags."""
+
+
+def chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 def resolve_tracking_uri(configured: str | None) -> str:
@@ -78,8 +85,8 @@ def create_run(
         tags[MLFLOW_RUN_NOTE] = note
     run = client.create_run(experiment_id, run_name=name, tags=tags)
     items = [Param(k, str(v)) for k, v in (params or {}).items()]
-    for i in range(0, len(items), MAX_PER_BATCH):
-        client.log_batch(run.info.run_id, params=items[i : i + MAX_PER_BATCH], synchronous=True)
+    for chunk in chunks(items, MAX_PARAMS_PER_BATCH):
+        client.log_batch(run.info.run_id, params=chunk, synchronous=True)
     return run.info.run_id
 
 
@@ -111,6 +118,5 @@ def find_sweep(client: MlflowClient, experiment_ids: list[str], name: str) -> Ru
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: dict[str, Any]) -> None:
-    items = [RunTag(k, str(v)) for k, v in tags.items()]
-    for i in range(0, len(items), MAX_PER_BATCH):
-        client.log_batch(run_id, tags=items[i : i + MAX_PER_BATCH], synchronous=True)
+    for chunk in chunks([RunTag(k, str(v)) for k, v in tags.items()], MAX_PARAMS_PER_BATCH):
+        client.log_batch(run_id, tags=chunk, synchronous=True)
