@@ -74,7 +74,8 @@ class RBMFamily:
         self.schedule = make_schedule(self.optimizer, self.cfg)
         chains = self.cfg.sample_chains if self.cfg.rule is LearningRule.pcd else self.cfg.batch_size
         self.chains = torch.bernoulli(torch.full((chains, n_visible), 0.5, device=device), generator=self.generator)
-        self.data_obs = self._observables(self.data, "data")
+        # The data's Ising observables never change: measured once, logged at every observe.
+        self.data_spin_obs = self._spin_observables(self.data, "data")
 
     @staticmethod
     def _load_spins(data, seed: int) -> torch.Tensor:
@@ -106,7 +107,7 @@ class RBMFamily:
         }
 
     @torch.no_grad()
-    def model_samples(self) -> tuple[torch.Tensor, float]:
+    def model_samples(self, u1: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
         """Model configurations, and the integrated autocorrelation time of m_1 along their chains.
 
         PCD: the persistent chains, advanced `sample_steps` more steps only to time m_1.
@@ -119,7 +120,8 @@ class RBMFamily:
                 torch.full((self.cfg.sample_chains, self.rbm.n_visible), 0.5, device=self.device),
                 generator=self.generator,
             )
-        u1 = rbm_cascade.top_singular_directions(self.rbm.W.detach(), 1)[0]
+        if u1 is None:
+            u1 = rbm_cascade.top_singular_directions(self.rbm.W.detach(), 1)[0]
         trace: list[torch.Tensor] = []
         v, _ = gibbs(
             self.rbm,
@@ -133,7 +135,8 @@ class RBMFamily:
             v = self.chains
         return v, tau
 
-    def _observables(self, v: torch.Tensor, who: str) -> dict[str, float]:
+    def _spin_observables(self, v: torch.Tensor, who: str) -> dict[str, float]:
+        """Ising observables with errors (only for Ising data)."""
         out: dict[str, float] = {}
         if self.L is not None:
             spins = visible_to_spins(v, self.L)
@@ -141,19 +144,23 @@ class RBMFamily:
             for name in SPIN_OBSERVABLES:
                 e = getattr(est, name)
                 out[f"obs/{who}_{name}"], out[f"obs/{who}_{name}_err"] = e.value, e.stderr
-        k = min(self.cfg.modes, *self.rbm.W.shape)
-        U = rbm_cascade.top_singular_directions(self.rbm.W.detach(), k)[0]
+        return out
+
+    def _mode_observables(self, v: torch.Tensor, who: str, U: torch.Tensor) -> dict[str, float]:
+        """⟨|m_k|⟩ and χ_k along the top singular directions U of W."""
         proj = rbm_cascade.mode_projections(v, U)
         m = rbm_cascade.mode_order_parameters(proj)
         chi = rbm_cascade.mode_susceptibilities(proj, self.rbm.n_visible)
-        for i in range(k):
+        out: dict[str, float] = {}
+        for i in range(U.shape[1]):
             out[f"obs/{who}_m_{i + 1}"], out[f"obs/{who}_chi_{i + 1}"] = float(m[i]), float(chi[i])
         return out
 
     def observe(self, step: int) -> dict[str, float]:
-        samples, tau = self.model_samples()
-        out = self._observables(samples, "model") | self._observables(self.data, "data")
-        sigmas = rbm_cascade.top_singular_values(self.rbm.W.detach(), min(self.cfg.modes, *self.rbm.W.shape))
+        U, sigmas, _ = rbm_cascade.top_singular_directions(self.rbm.W.detach(), min(self.cfg.modes, *self.rbm.W.shape))
+        samples, tau = self.model_samples(U[:, :1])
+        out = self._spin_observables(samples, "model") | self.data_spin_obs
+        out |= self._mode_observables(samples, "model", U) | self._mode_observables(self.data, "data", U)
         out |= {f"obs/sigma_{i + 1}": float(s) for i, s in enumerate(sigmas)}
         out["chain/tau_m1"] = tau
         if self.L is not None:
