@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-import sys
-
 import pytest
 import torch
 from torch import nn
@@ -122,28 +118,45 @@ def test_digits_split_and_scales():
         digits(scale="bogus")
 
 
-def _load_ring_benchmark():
-    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "ebm_ring.py"
-    spec = importlib.util.spec_from_file_location("ebm_ring", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ebm_ring"] = module  # dataclasses look their module up in sys.modules
-    spec.loader.exec_module(module)
-    return module
+def _ring_trial(tmp_path, steps: int, cosine: bool) -> dict[str, list[float]]:
+    """The ebm_langevin defaults through the product path: run_trial into a real sqlite store."""
+    from mlflow.tracking import MlflowClient
+
+    from workers import config as c
+    from workers.trial import TrialSpec, run_trial
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("ring")).info.run_id
+    train = c.EBMTrainConfig(steps=steps, cosine_decay=cosine, observe_every=steps - 1, checkpoint_every=0)
+    spec = TrialSpec(
+        "ebm_langevin",
+        0,
+        c.EBMModelConfig(),
+        c.Synthetic2DDataConfig(),
+        train,
+        sampler=c.LangevinSamplerConfig(),
+        tracking=c.TrackingConfig(log_checkpoint=False),
+        tracking_uri=uri,
+        run_id=run_id,
+    )
+    result = run_trial(spec)
+    assert result.ok, result.error
+    return {
+        key: [m.value for m in sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)]
+        for key in ("obs/mmd", "obs/mmd_buffer")
+    }
 
 
 @pytest.mark.slow
-def test_ring_recipe_reduces_mmd_fivefold():
-    """The recipe of benchmarks/ebm_ring.py (2000 steps, ≈20 s on one core) cuts the MMD² of the
-    replay buffer and of fresh 200-step chains to the ring by ≥5× at both bandwidths."""
-    ring = _load_ring_benchmark()
-    history = ring.train_ring(ring.RingRecipe(train_steps=2000), log_every=10**9)
-    for key, initial in history["init"].items():
-        assert history["final"][key] < initial / 5, (key, initial, history["final"][key])
+def test_ring_recipe_reduces_mmd_fivefold(tmp_path):
+    """The ebm_langevin defaults (2000 steps) cut the MMD² (bandwidth 0.2) of the replay buffer
+    and of fresh 200-step chains to the ring by ≥5×."""
+    for key, (initial, *_, final) in _ring_trial(tmp_path, 2000, cosine=True).items():
+        assert final < initial / 5, (key, initial, final)
 
 
-def test_ring_recipe_short_run_sharpens_samples():
-    """750 steps of the same recipe (≈6 s): the fine-bandwidth MMD² drops ≥3× (≈7-10× measured)."""
-    ring = _load_ring_benchmark()
-    history = ring.train_ring(ring.RingRecipe(train_steps=750, cosine_decay=False, n_eval=1000), log_every=10**9)
-    for key in ("mmd_buffer_fine", "mmd_fresh_fine"):
-        assert history["final"][key] < history["init"][key] / 3, (key, history)
+def test_ring_recipe_short_run_sharpens_samples(tmp_path):
+    """750 steps of the same recipe: the fine-bandwidth MMD² drops ≥3×."""
+    for key, (initial, *_, final) in _ring_trial(tmp_path, 750, cosine=False).items():
+        assert final < initial / 3, (key, initial, final)

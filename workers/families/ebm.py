@@ -9,7 +9,8 @@ clipping. Logged:
   `train/divergence_flag`, set once |d_t| has grown at `divergence_patience` consecutive logs;
 - `obs/mmd`: MMD² between fresh short-run chains (from noise, `eval_steps`) and held-out data;
 - `obs/mmd_short_long`: MMD² between those chains and the same chains run `long_run_factor`×
-  longer, which exposes the non-convergent regime (Nijkamp et al. 2019, arXiv:1903.12370).
+  longer, which exposes the non-convergent regime (Nijkamp et al. 2019, arXiv:1903.12370);
+- `obs/mmd_buffer`: MMD² between replay-buffer samples and held-out data.
 """
 
 from __future__ import annotations
@@ -124,10 +125,13 @@ class EBMFamily:
         short = self.fresh_samples(self.sampler.eval_steps)
         long = self._langevin(short, self.sampler.eval_steps * (self.sampler.long_run_factor - 1))
         ref = self.heldout[: len(short)]
+        slots = torch.randint(len(self.buffer), (len(ref),), generator=self.generator, device=self.device)
+        buffered = self.buffer.buffer[slots]
         return {
             "obs/mmd": mmd(short, ref, self.bandwidth),
             "obs/mmd_long": mmd(long, ref, self.bandwidth),
             "obs/mmd_short_long": mmd(short, long, self.bandwidth),
+            "obs/mmd_buffer": mmd(buffered, ref, self.bandwidth),
         }
 
     def state_dict(self) -> dict[str, Any]:
