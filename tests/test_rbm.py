@@ -12,16 +12,19 @@ from models.rbm import RBM, spins_to_visible, visible_to_spins
 from models.samplers import gibbs
 
 
-def all_states(n: int) -> torch.Tensor:
-    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)))
+def all_states(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Every {0, 1} configuration of n units, shape (2ⁿ, n)."""
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=dtype)
 
 
-def random_rbm(n_v: int, n_h: int, scale: float = 1.0, seed: int = 0) -> RBM:
+def random_rbm(n_v: int, n_h: int, w_std: float = 1.0, seed: int = 0, bias_std: float | None = None) -> RBM:
+    """An RBM with N(0, w_std²) weights and N(0, bias_std²) biases (bias_std defaults to w_std)."""
+    bias_std = w_std if bias_std is None else bias_std
     gen = torch.Generator().manual_seed(seed)
-    rbm = RBM(n_v, n_h, init_std=scale, generator=gen)
+    rbm = RBM(n_v, n_h, init_std=w_std, generator=gen)
     with torch.no_grad():
-        rbm.visible_bias.copy_(torch.randn(n_v, generator=gen) * scale)
-        rbm.hidden_bias.copy_(torch.randn(n_h, generator=gen) * scale)
+        rbm.visible_bias.copy_(torch.randn(n_v, generator=gen) * bias_std)
+        rbm.hidden_bias.copy_(torch.randn(n_h, generator=gen) * bias_std)
     return rbm
 
 
@@ -67,7 +70,7 @@ def test_batch_of_models_broadcasts():
 
 def test_gibbs_samples_the_boltzmann_distribution():
     """Long block-Gibbs chains on a 4×3 RBM reproduce p(v) ∝ exp(−F(v)) (χ² test, fixed seed)."""
-    rbm = random_rbm(4, 3, scale=0.8, seed=3)
+    rbm = random_rbm(4, 3, w_std=0.8, seed=3)
     v_states = all_states(4)
     with torch.no_grad():
         logp = -rbm.free_energy(v_states)

@@ -6,7 +6,7 @@ exact log Z; TI and AIS must agree within 3 combined standard errors, √(se_AIS
 
 from __future__ import annotations
 
-import itertools
+import functools
 import math
 
 import pytest
@@ -23,23 +23,16 @@ from models.rbm_likelihood import (
     ti_log_partition,
 )
 from models.samplers import gibbs
+from tests.test_rbm import all_states as _all_states
+from tests.test_rbm import random_rbm as _random_rbm
 
 N_V, N_H = 20, 12
 AIS = dict(n_chains=500, n_betas=1000)
 TI = dict(n_betas=101, n_chains=200, steps_per_beta=20)
 
 
-def all_states(n: int) -> torch.Tensor:
-    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=torch.float64)
-
-
-def random_rbm(n_v: int, n_h: int, w_std: float, seed: int, bias_std: float = 0.5) -> RBM:
-    gen = torch.Generator().manual_seed(seed)
-    rbm = RBM(n_v, n_h, init_std=w_std, generator=gen)
-    with torch.no_grad():
-        rbm.visible_bias.copy_(torch.randn(n_v, generator=gen) * bias_std)
-        rbm.hidden_bias.copy_(torch.randn(n_h, generator=gen) * bias_std)
-    return rbm
+all_states = functools.partial(_all_states, dtype=torch.float64)
+random_rbm = functools.partial(_random_rbm, bias_std=0.5)  # biases N(0, 0.25) unless a test says otherwise
 
 
 def brute_force_log_z(rbm: RBM) -> float:
