@@ -78,8 +78,16 @@ class TransitionEstimate:
 
     def to_dict(self) -> dict:
         """A JSON-safe dict: numpy scalars and arrays become Python numbers and lists, NaN becomes None."""
-        return _jsonable({"method": self.method, "location": self.location, "ci_low": self.ci_low,
-                          "ci_high": self.ci_high, "n_boot": self.n_boot, "details": self.details})
+        return _jsonable(
+            {
+                "method": self.method,
+                "location": self.location,
+                "ci_low": self.ci_low,
+                "ci_high": self.ci_high,
+                "n_boot": self.n_boot,
+                "details": self.details,
+            }
+        )
 
 
 class _Table(NamedTuple):
@@ -108,8 +116,18 @@ def aggregate_replicas(x, y, stderr=None) -> tuple[np.ndarray, np.ndarray, np.nd
     return tab.x, tab.mean(), se, tab.n.copy()
 
 
-def peak_location(x, y, *, stderr=None, shape: str = "parabola", half_window: int = 2, n_boot: int = 500,
-                  level: float = 0.95, rng=None, axis: str | None = None) -> TransitionEstimate:
+def peak_location(
+    x,
+    y,
+    *,
+    stderr=None,
+    shape: str = "parabola",
+    half_window: int = 2,
+    n_boot: int = 500,
+    level: float = 0.95,
+    rng=None,
+    axis: str | None = None,
+) -> TransitionEstimate:
     """Location of the maximum of y(x), refined by a local quadratic fit (see the module docstring).
 
     The fit uses the 2·half_window + 1 grid points around the grid maximum (shifted inwards at the edges
@@ -123,7 +141,7 @@ def peak_location(x, y, *, stderr=None, shape: str = "parabola", half_window: in
         raise ValueError(f"half_window must be an integer >= 1, got {half_window}")
     gen = _rng(rng, n_boot, level)
     tab = _table(x, y, stderr)
-    _require(tab.x.size, 4, "peak_location", axis)
+    _require(tab.x, 4, "peak_location", axis)
     hw = min(int(half_window), (tab.x.size - 1) // 2)
     mean = tab.mean()
     location = float(_peak_batch(tab.x, mean[None, :], shape, hw)[0])
@@ -132,13 +150,20 @@ def peak_location(x, y, *, stderr=None, shape: str = "parabola", half_window: in
     boot = _bootstrap_means(tab, n_boot, gen)
     draws = _peak_batch(tab.x, boot, shape, hw)
     i = int(np.argmax(mean))
-    details = {"shape": shape, "half_window": hw, "grid_max": tab.x[i], "peak_height": mean[i],
-               "at_edge": i in (0, tab.x.size - 1), "n_x": tab.x.size}
+    details = {
+        "shape": shape,
+        "half_window": hw,
+        "grid_max": tab.x[i],
+        "peak_height": mean[i],
+        "at_edge": i in (0, tab.x.size - 1),
+        "n_x": tab.x.size,
+    }
     return _estimate("peak_location", location, draws, level, details, boot, _dof(tab))
 
 
-def steepest_change(x, y, *, stderr=None, n_boot: int = 500, level: float = 0.95, rng=None,
-                    axis: str | None = None) -> TransitionEstimate:
+def steepest_change(
+    x, y, *, stderr=None, n_boot: int = 500, level: float = 0.95, rng=None, axis: str | None = None
+) -> TransitionEstimate:
     """Centre x₀ of the steepest change, from a least-squares fit m(x) = a + b·tanh((x − x₀)/w).
 
     The fit is a batched Levenberg-Marquardt over all bootstrap curves at once. A fit whose x₀ leaves the
@@ -148,7 +173,7 @@ def steepest_change(x, y, *, stderr=None, n_boot: int = 500, level: float = 0.95
     """
     gen = _rng(rng, n_boot, level)
     tab = _table(x, y, stderr)
-    _require(tab.x.size, 4, "steepest_change", axis)
+    _require(tab.x, 4, "steepest_change", axis)
     mean = tab.mean()[None, :]
     starts = _tanh_starts(tab.x, mean[0])
     params, ok, sse = _fit_tanh(tab.x, np.repeat(mean, len(starts), axis=0), starts)
@@ -161,15 +186,31 @@ def steepest_change(x, y, *, stderr=None, n_boot: int = 500, level: float = 0.95
     draws = np.where(bok, bparams[:, 2], _steepest_difference(tab.x, boot))
     widths = bparams[bok, 3]
     width_ci = np.quantile(widths, [(1 - level) / 2, (1 + level) / 2]) if widths.size >= 2 else [math.nan] * 2
-    details = {"width": math.nan if fallback else w, "width_ci": list(width_ci), "amplitude": b, "offset": a,
-               "max_slope": b / w if not fallback else math.nan, "fallback": fallback,
-               "n_fallback_draws": int(np.sum(~bok)), "n_x": tab.x.size}
+    details = {
+        "width": math.nan if fallback else w,
+        "width_ci": list(width_ci),
+        "amplitude": b,
+        "offset": a,
+        "max_slope": b / w if not fallback else math.nan,
+        "fallback": fallback,
+        "n_fallback_draws": int(np.sum(~bok)),
+        "n_x": tab.x.size,
+    }
     return _estimate("steepest_change", location, draws, level, details, boot, _dof(tab))
 
 
-def binder_crossing(x, curves: dict, *, stderr: dict | None = None, combine: str = "largest",
-                    interpolation: str = "cubic", n_boot: int = 500, level: float = 0.95, rng=None,
-                    axis: str | None = None) -> TransitionEstimate:
+def binder_crossing(
+    x,
+    curves: dict,
+    *,
+    stderr: dict | None = None,
+    combine: str = "largest",
+    interpolation: str = "cubic",
+    n_boot: int = 500,
+    level: float = 0.95,
+    rng=None,
+    axis: str | None = None,
+) -> TransitionEstimate:
     """Crossing point of the Binder cumulants U_L(x) of several system sizes.
 
     For each pair L₁ < L₂ the difference d(x) = U_L₂(x) − U_L₁(x) is formed on their common grid. In an
@@ -196,7 +237,7 @@ def binder_crossing(x, curves: dict, *, stderr: dict | None = None, combine: str
         )
     stderr = stderr or {}
     tabs = {L: _table(x, curves[L], stderr.get(L)) for L in sizes}
-    pairs = [(l1, l2) for i, l1 in enumerate(sizes) for l2 in sizes[i + 1:]]
+    pairs = [(l1, l2) for i, l1 in enumerate(sizes) for l2 in sizes[i + 1 :]]
     used = [(sizes[-2], sizes[-1])] if combine == "largest" else pairs
     boots = {L: _bootstrap_means(tab, n_boot, gen) for L, tab in tabs.items()}
     found, draws = {}, []
@@ -205,7 +246,7 @@ def binder_crossing(x, curves: dict, *, stderr: dict | None = None, combine: str
         if (l1, l2) not in used and xc.size < 3:
             found[f"{l1}-{l2}"] = math.nan  # only listed in details
             continue
-        _require(xc.size, 3, f"binder_crossing for L={l1} and L={l2}", axis)
+        _require(xc, 3, f"binder_crossing for L={l1} and L={l2}", axis)
         d = (tabs[l2].mean()[i2] - tabs[l1].mean()[i1])[None, :]
         found[f"{l1}-{l2}"] = crossing = float(_crossing_batch(xc, d, interpolation)[0])
         if not math.isfinite(crossing) and (l1, l2) in used:
@@ -220,8 +261,12 @@ def binder_crossing(x, curves: dict, *, stderr: dict | None = None, combine: str
     location = float(np.mean([found[f"{l1}-{l2}"] for l1, l2 in used]))
     with np.errstate(invalid="ignore"):
         combined = np.mean(draws, axis=0)  # NaN where any used pair failed to cross
-    details = {"combine": combine, "sizes": sizes, "pairs": found,
-               "binder_at_crossing": float(np.interp(location, tabs[sizes[-1]].x, tabs[sizes[-1]].mean()))}
+    details = {
+        "combine": combine,
+        "sizes": sizes,
+        "pairs": found,
+        "binder_at_crossing": float(np.interp(location, tabs[sizes[-1]].x, tabs[sizes[-1]].mean())),
+    }
     used_sizes = sorted({L for pair in used for L in pair}, key=float)
     means = np.concatenate([boots[L] for L in used_sizes], axis=1)
     dof = np.concatenate([_dof(tabs[L]) for L in used_sizes])
@@ -269,11 +314,21 @@ def _table(x, y, stderr=None) -> _Table:
     return _Table(xs, Y, S, n)
 
 
-def _require(n_have: int, n_need: int, what: str, axis: str | None) -> None:
-    if n_have < n_need:
+def _require(x: np.ndarray, n_need: int, what: str, axis: str | None) -> None:
+    """Raise TooFewPointsError unless `x` has `n_need` values; the hint spans the values given."""
+    if x.size < n_need:
+        name = axis or "the swept axis"
+        lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
+        if hi > lo and lo.is_integer() and hi.is_integer():  # an integer axis (width, L) keeps integer steps
+            hint = f"{axis or 'AXIS'}='range({lo:g},{hi + 1:g},{max(1, int(hi - lo) // (2 * n_need))})'"
+        elif hi > lo:
+            step = (hi - lo) / (2 * n_need)
+            hint = f"{axis or 'AXIS'}='range({lo:g},{hi + step / 2:g},{step:.3g})'"
+        else:
+            hint = f"{axis or 'AXIS'}=a,b,c,d ({n_need} or more values around the transition)"
         raise TooFewPointsError(
-            f"{what} needs >= {n_need} distinct values of {axis or 'the swept axis'} with data, got {n_have}; "
-            f"sweep more points, e.g. {axis or 'data.temperature'}='range(1.8,2.8,0.1)'"
+            f"{what} needs >= {n_need} distinct values of {name} with data, got {x.size}; "
+            f"sweep more points, e.g. {hint}"
         )
 
 
@@ -327,8 +382,9 @@ def _effective_dof(draws: np.ndarray, means: np.ndarray, dof: np.ndarray) -> flo
     return float(v.sum() ** 2 / denominator) if denominator > 0 else math.inf
 
 
-def _estimate(method: str, location: float, draws: np.ndarray, level: float, details: dict,
-              means: np.ndarray, dof: np.ndarray) -> TransitionEstimate:
+def _estimate(
+    method: str, location: float, draws: np.ndarray, level: float, details: dict, means: np.ndarray, dof: np.ndarray
+) -> TransitionEstimate:
     """Expanded percentile interval (see the module docstring) from the bootstrap draws of one estimator."""
     ok = np.isfinite(draws)
     if means.size and not np.any(np.ptp(means, axis=0) > 0):  # every point fixed: the draws carry no spread
@@ -415,8 +471,13 @@ def _fit_tanh(x: np.ndarray, curves: np.ndarray, p0: np.ndarray, iterations: int
         sse_new = np.sum(r_new * r_new, axis=1)
         better = sse_new < sse
         done |= (better & (sse - sse_new <= 1e-10 * sse)) | (damping > 1e10)
-        p[better], r[better], t[better], z[better], sse[better] = trial[better], r_new[better], t_new[better], \
-            z_new[better], sse_new[better]
+        p[better], r[better], t[better], z[better], sse[better] = (
+            trial[better],
+            r_new[better],
+            t_new[better],
+            z_new[better],
+            sse_new[better],
+        )
         damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-12, 1e12)
         if done.all():
             break

@@ -187,10 +187,14 @@ def test_steepest_change_falls_back_when_the_step_is_outside_the_sweep():
 def test_too_few_points(fn):
     expected = (
         rf"{fn.__name__} needs >= 4 distinct values of data.temperature with data, got 2; "
-        r"sweep more points, e.g. data.temperature='range\(1.8,2.8,0.1\)'"
+        r"sweep more points, e.g. data.temperature='range\(2,2.53125,0.0625\)'"
     )
     with pytest.raises(TooFewPointsError, match=expected):
         fn([2.0, 2.0, 2.5], [1.0, 1.1, 0.5], axis="data.temperature")
+    with pytest.raises(TooFewPointsError, match=r"e.g. model.width='range\(4,65,7\)'"):
+        fn([4, 64], [1.0, 0.5], axis="model.width")  # the hint spans the values swept, on any axis
+    with pytest.raises(TooFewPointsError, match=r"e.g. train.lr=a,b,c,d \(4 or more values"):
+        fn([0.01], [1.0], axis="train.lr")
     with pytest.raises(TooFewPointsError, match=r"the swept axis with data, got 3"):
         fn([2.0, 2.1, 2.2, 2.3], [1.0, 1.1, 0.5, np.nan])  # a point without data does not count
 
