@@ -220,6 +220,29 @@ def transition_metrics(estimates: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def pivot(sweep: Sweep, metric: str, rows: str, cols: str) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """`metric` of the finished trials, by (row value, column value): (mean, standard error, n).
+
+    Replicas (and any axis other than `rows` and `cols`) are pooled into the mean; the standard
+    error is the sample standard deviation over √n (NaN for a single trial).
+    """
+    for axis in (rows, cols):
+        if axis not in sweep.axes:
+            raise ValueError(f"{axis!r} is not a swept axis of this sweep (swept: {', '.join(sweep.axes) or 'none'})")
+    cells: dict[tuple[str, str], list[float]] = {}
+    for t in sweep.trials:
+        if t.status == "finished" and metric in t.metrics:
+            cells.setdefault((t.values[rows], t.values[cols]), []).append(t.metrics[metric])
+    if not cells:
+        raise ValueError(f"no finished trial logged {metric!r}")
+    out = {}
+    for key, vals in cells.items():
+        a = np.asarray(vals)
+        sem = float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else math.nan
+        out[key] = (float(a.mean()), sem, len(a))
+    return out
+
+
 def results_table(sweep: Sweep) -> list[dict[str, Any]]:
     return [{"run_id": t.run_id, "status": t.status, **t.values, **t.metrics} for t in sweep.trials]
 
@@ -290,6 +313,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("parent", nargs="?", help="parent run id of the sweep")
     parser.add_argument("--sweep-name", help="the sweep's name (tag phasesweep.sweep_name) instead of a run id")
     parser.add_argument("--tracking-uri", default=None, help="default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db")
+    parser.add_argument(
+        "--table",
+        action="append",
+        metavar="METRIC",
+        help="print METRIC's final value as a rows × cols table, mean ± s.e. over the other axes (seeds); "
+        "repeatable; read-only: nothing is re-analysed or logged",
+    )
+    parser.add_argument("--rows", help="swept axis for the table rows (default: the first numeric axis)")
+    parser.add_argument("--cols", help="swept axis for the table columns (default: the second numeric axis)")
     args = parser.parse_args(argv)
     uri = tracking.resolve_tracking_uri(args.tracking_uri)
     client = MlflowClient(tracking_uri=uri)
@@ -302,12 +334,54 @@ def main(argv: list[str] | None = None) -> None:
             print(f"phasesweep-analyze: error: no sweep named {args.sweep_name!r} in {uri}", file=sys.stderr)
             raise SystemExit(2)
         parent = found.info.run_id
+    if args.table:
+        try:
+            print_tables(load_sweep(client, parent), args.table, args.rows, args.cols)
+        except ValueError as exc:
+            print(f"phasesweep-analyze: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
+        return
     try:
         report = analyze_sweep(client, parent)
     except Exception as exc:
         print(f"phasesweep-analyze: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     print_report(report)
+
+
+def _axis_order(values: list[str]) -> list[str]:
+    return sorted(values, key=float) if all(_is_number(v) for v in values) else values
+
+
+def _cell(value: tuple[float, float, int] | None) -> str:
+    if value is None:
+        return "-"
+    mean, sem, _ = value
+    return f"{mean:.4g}" if math.isnan(sem) else f"{mean:.4g} ± {sem:.2g}"
+
+
+def print_tables(sweep: Sweep, metrics: list[str], rows: str | None, cols: str | None) -> None:
+    """One rich table per metric: rows × cols of mean ± standard error over the pooled trials."""
+    from rich.console import Console
+    from rich.table import Table
+
+    axes = sweep.numeric_axes()
+    rows = rows or (axes[0] if axes else None)
+    cols = cols or next((a for a in axes if a != rows), None)
+    if rows is None or cols is None:
+        raise ValueError(f"give --rows and --cols: the sweep has fewer than two numeric axes ({', '.join(axes)})")
+    out = Console(highlight=False)
+    for metric in metrics:
+        cells = pivot(sweep, metric, rows, cols)
+        n = sorted({c[2] for c in cells.values()})
+        table = Table(title=f"{metric}: mean ± s.e. over {'/'.join(map(str, n))} trial(s) per cell")
+        table.add_column(f"{_short(rows)} \\ {_short(cols)}")
+        col_values = _axis_order(sweep.axes[cols])
+        for c in col_values:
+            table.add_column(c, justify="right")
+        for r in _axis_order(sweep.axes[rows]):
+            table.add_row(r, *(_cell(cells.get((r, c))) for c in col_values))
+        out.print(table)
 
 
 def print_report(report: dict[str, Any]) -> None:

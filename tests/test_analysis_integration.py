@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from tests.conftest import TINY
 from tests.test_sweep_integration import runs_of, store
@@ -62,6 +66,40 @@ def test_analyze_command_reproduces_the_automatic_numbers(run_cli, workdir: Path
     assert {"plots/sweep_temperature.png", "plots/binder_temperature.png"} <= plots
     assert any(p.startswith("plots/phase_") for p in plots), "two swept axes give a phase diagram"
 
+    table = subprocess.run(
+        [sys.executable, "-m", "pipelines.analyze", parent.info.run_id, "--table", "obs/energy"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200", "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"},
+    )
+    assert table.returncode == 0, table.stderr
+    _, children = runs_of(client)
+    child = next(
+        c for c in children if c.data.params["data.L"] == "6" and float(c.data.params["data.temperature"]) > 2.9
+    )
+    assert f"{child.data.metrics['obs/energy']:.4g}" in table.stdout, table.stdout
+    assert parent_json(workdir, "transitions.json") == automatic, "a table is read-only"
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.analyze",
+            parent.info.run_id,
+            "--table",
+            "obs/energy",
+            "--rows",
+            "model.width",
+        ],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"},
+    )
+    assert bad.returncode == 2 and "'model.width' is not a swept axis" in bad.stderr, bad.stderr
+
 
 def test_watching_a_missing_observable_fails_the_trial(run_cli, workdir: Path):
     out = run_cli("experiment=rbm_ising", "analysis.watch=[obs/nope]", *TINY, cwd=workdir)
@@ -81,3 +119,36 @@ def test_change_points_of_watched_observables_are_logged(run_cli, workdir: Path)
     )
     assert set(events) == {"train/recon_error", "obs/model_abs_magnetization"}
     assert run.data.metrics["cp/train/recon_error/count"] == len(events["train/recon_error"])
+
+
+def test_pivot_pools_replicas_into_mean_and_standard_error():
+    from scipy import stats
+
+    from pipelines.analyze import Sweep, Trial, pivot
+
+    axes = {"data.temperature": ["1.8", "3.0"], "model.width": ["4", "16"], "seed": ["0", "1", "2"]}
+    rng = np.random.default_rng(3)
+    sweep = Sweep("p", "s", axes)
+    values: dict[tuple[str, str], list[float]] = {}
+    for T in axes["data.temperature"]:
+        for w in axes["model.width"]:
+            for seed in axes["seed"]:
+                v = float(rng.normal())
+                values.setdefault((T, w), []).append(v)
+                sweep.trials.append(
+                    Trial(
+                        f"{T}{w}{seed}",
+                        {"data.temperature": T, "model.width": w, "seed": seed},
+                        "finished",
+                        {"obs/x": v},
+                    )
+                )
+    sweep.trials.append(
+        Trial("f", {"data.temperature": "1.8", "model.width": "4", "seed": "9"}, "failed", {"obs/x": 1e9})
+    )
+    cells = pivot(sweep, "obs/x", "data.temperature", "model.width")
+    for key, vals in values.items():
+        mean, sem, n = cells[key]
+        assert n == 3 and mean == pytest.approx(np.mean(vals)) and sem == pytest.approx(stats.sem(vals))
+    with pytest.raises(ValueError, match="no finished trial logged 'obs/y'"):
+        pivot(sweep, "obs/y", "data.temperature", "model.width")
