@@ -223,9 +223,11 @@ def transition_metrics(estimates: list[dict[str, Any]]) -> dict[str, float]:
 def pivot(sweep: Sweep, metric: str, rows: str, cols: str) -> dict[tuple[str, str], tuple[float, float, int]]:
     """`metric` of the finished trials, by (row value, column value): (mean, standard error, n).
 
-    Replicas (and any axis other than `rows` and `cols`) are pooled into the mean; the standard
-    error is the sample standard deviation over √n (NaN for a single trial).
+    Replicas (and any axis other than `rows` and `cols`) are pooled by the same rule as every other
+    replica aggregate here, `models.transitions.aggregate_replicas` (s/√n; NaN for a single trial).
     """
+    from models.transitions import aggregate_replicas
+
     for axis in (rows, cols):
         if axis not in sweep.axes:
             raise ValueError(f"{axis!r} is not a swept axis of this sweep (swept: {', '.join(sweep.axes) or 'none'})")
@@ -237,9 +239,8 @@ def pivot(sweep: Sweep, metric: str, rows: str, cols: str) -> dict[tuple[str, st
         raise ValueError(f"no finished trial logged {metric!r}")
     out = {}
     for key, vals in cells.items():
-        a = np.asarray(vals)
-        sem = float(a.std(ddof=1) / math.sqrt(len(a))) if len(a) > 1 else math.nan
-        out[key] = (float(a.mean()), sem, len(a))
+        _, mean, sem, n = aggregate_replicas(np.zeros(len(vals)), vals)
+        out[key] = (float(mean[0]), float(sem[0]), int(n[0]))
     return out
 
 
