@@ -27,8 +27,8 @@ from collections.abc import Callable
 
 import torch
 
+from models.mcmc import gibbs
 from models.rbm import RBM
-from models.samplers import gibbs
 
 
 def _sync(device: torch.device) -> None:

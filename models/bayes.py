@@ -1,7 +1,7 @@
 """Bayesian models for SGLD: linear regression with an exact posterior, an MLP classifier with a
 Gaussian prior, the digits data, and posterior metrics (accuracy, NLL, ECE, ESS).
 
-Potentials follow the convention of `models.sgld.SGLD`: each `potential` returns the per-datum
+Potentials follow the convention of `models.mcmc.sgld.SGLD`: each `potential` returns the per-datum
 
     L(θ) = −(1/n) Σ_{i∈B} log p(y_i | x_i, θ) + (1/N)(−log p(θ)),    N · L = Û(θ) ≈ U(θ),
 

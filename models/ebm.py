@@ -1,7 +1,7 @@
 """A deep energy-based model on continuous data, and the pure functions that train and score it.
 
 The model is a density p_θ(x) ∝ exp(−E_θ(x)/T) with E_θ an MLP (Du & Mordatch 2019;
-Nijkamp et al. 2019). Sampling (Langevin dynamics, replay buffer) lives in `models.langevin`;
+Nijkamp et al. 2019). Sampling (Langevin dynamics, replay buffer) lives in `models.mcmc.langevin`;
 the training loop belongs to the caller. The maximum-likelihood gradient is
 
     ∇_θ (−log p_θ(x_data)) ∝ ∇_θ E_θ(x_data) − E_{x ~ p_θ}[∇_θ E_θ(x)],

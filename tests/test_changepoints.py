@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from models.changepoints import (
+from models.transitions.changepoints import (
     ChangePoint,
     MissingObservableError,
     detect_all,

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from models.ebm import EnergyMLP
-from models.langevin import ReplayBuffer, langevin
+from models.mcmc.langevin import ReplayBuffer, langevin
 
 DIM = 10
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy import stats
 
+from models.mcmc import gibbs
 from models.rbm import RBM, spins_to_visible, visible_to_spins
-from models.samplers import gibbs
 
 
 def all_states(n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.rbm_cascade import (
+from models.mcmc import gibbs
+from models.rbm.cascade import (
     clustered_data,
     condensation_threshold,
     mode_autocorr_times,
@@ -19,7 +20,6 @@ from models.rbm_cascade import (
     top_singular_directions,
     top_singular_values,
 )
-from models.samplers import gibbs
 from models.transitions import peak_location
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from models import rbm_likelihood
+from models.rbm import likelihood as rbm_likelihood
 from workers import config as c
 from workers.families.rbm import RBMFamily
 from workers.trial import TrialSpec

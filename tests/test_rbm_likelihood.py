@@ -12,17 +12,17 @@ import math
 import pytest
 import torch
 
-from models import rbm_likelihood
+from models.mcmc import gibbs
 from models.rbm import RBM
-from models.rbm_cascade import clustered_data
-from models.rbm_likelihood import (
+from models.rbm import likelihood as rbm_likelihood
+from models.rbm.cascade import clustered_data
+from models.rbm.likelihood import (
     ais_log_partition,
     ais_schedule,
     log_likelihood,
     log_partition_exact,
     ti_log_partition,
 )
-from models.samplers import gibbs
 from tests.test_rbm import all_states as _all_states
 from tests.test_rbm import random_rbm as _random_rbm
 

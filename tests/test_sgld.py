@@ -25,7 +25,7 @@ from models.bayes import (
     nll,
     posterior_predictive,
 )
-from models.sgld import (
+from models.mcmc.sgld import (
     SGLD,
     ChainStatus,
     ConstantStep,

@@ -91,7 +91,7 @@ def train(
 
 
 def _check_watched(watch: list[str], sink: MLflowSink) -> None:
-    from models.changepoints import MissingObservableError
+    from models.transitions.changepoints import MissingObservableError
 
     missing = [k for k in watch if k not in sink.history]
     if missing:

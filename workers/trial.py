@@ -105,7 +105,7 @@ def _log_change_points(watch: list[str], sink: MLflowSink) -> None:
         return
     import json
 
-    from models.changepoints import detect_all
+    from models.transitions.changepoints import detect_all
 
     series = {k: tuple(zip(*sorted(v), strict=True)) for k, v in sink.history.items() if len(v) > 1}
     events = detect_all(series, watch)

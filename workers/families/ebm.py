@@ -22,7 +22,7 @@ import torch
 
 from models import datasets
 from models.ebm import EnergyMLP, contrastive_terms, mmd
-from models.langevin import ReplayBuffer, langevin
+from models.mcmc.langevin import ReplayBuffer, langevin
 from workers.config import EBMTrainConfig, LangevinSamplerConfig
 
 

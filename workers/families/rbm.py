@@ -21,9 +21,11 @@ from typing import Any
 
 import torch
 
-from models import ising, rbm_cascade, rbm_likelihood
+from models import ising
+from models.mcmc import gibbs
 from models.rbm import RBM, spins_to_visible, visible_to_spins
-from models.samplers import gibbs
+from models.rbm import cascade as rbm_cascade
+from models.rbm import likelihood as rbm_likelihood
 from workers.config import LearningRule, LRSchedule, OptimizerName, RBMTrainConfig
 
 SPIN_OBSERVABLES = ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from models import bayes
-from models.sgld import SGLD, ConstantStep, CyclicalCosine, PolynomialDecay, PosteriorCollector, apply_schedule
+from models.mcmc.sgld import SGLD, ConstantStep, CyclicalCosine, PolynomialDecay, PosteriorCollector, apply_schedule
 from workers.config import BayesArch, BayesModelConfig, SGLDTrainConfig, StepScheduleName
 
 

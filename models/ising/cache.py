@@ -22,7 +22,8 @@ except ImportError:  # pragma: no cover - non-POSIX: atomic writes still hold, o
     fcntl = None
 
 
-from models.ising import Algorithm, _check_algorithm, _check_chains, _check_int, _check_temperature, sample
+from models.ising.checks import Algorithm, check_algorithm, check_chains, check_int, check_temperature
+from models.ising.sampler import sample
 
 logger = logging.getLogger("models.ising")
 
@@ -141,12 +142,12 @@ def cached_sample_with_status(
 
     Returns the spins (on `device`) and whether they were loaded, generated or regenerated.
     """
-    L = _check_int("L", L, 2)
-    T = _check_temperature(T)
-    n_samples = _check_int("n_samples", n_samples, 1)
-    algorithm = _check_algorithm(algorithm)
-    burn_in, thin = _check_int("burn_in", burn_in, 0), _check_int("thin", thin, 1)
-    seed, chains = int(seed), _check_chains(chains, n_samples)
+    L = check_int("L", L, 2)
+    T = check_temperature(T)
+    n_samples = check_int("n_samples", n_samples, 1)
+    algorithm = check_algorithm(algorithm)
+    burn_in, thin = check_int("burn_in", burn_in, 0), check_int("thin", thin, 1)
+    seed, chains = int(seed), check_chains(chains, n_samples)
     params = json.dumps(
         dict(L=L, T=T, n_samples=n_samples, algorithm=algorithm.value, burn_in=burn_in, thin=thin,
              seed=seed, chains=chains),

@@ -1,4 +1,4 @@
-"""Samplers, kept apart from the models they sample (NetKet's Sampler/Rule split).
+"""Block Gibbs sampling of an RBM, kept apart from the model it samples (NetKet's Sampler/Rule split).
 
 Every sampler has the form ``sample(model, state, *, steps, beta, generator) -> (samples, state)``,
 so a temperature sweep changes β without rebuilding a model.
@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from models.rbm import RBM
+from models.rbm.model import RBM
 
 
 def bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:

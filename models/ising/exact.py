@@ -12,13 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import ellipkm1
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - non-POSIX: atomic writes still hold, only the lock is lost
-    fcntl = None
-
-
-from models.ising import T_CRITICAL, _check_int, _check_temperature
+from models.ising.checks import T_CRITICAL, check_int, check_temperature
 
 
 def _as_temperatures(T: float | np.ndarray) -> np.ndarray:
@@ -96,10 +90,10 @@ def exact_observables(L: int, T: float) -> ExactObservables:
     ⟨A⟩ = Σ_{H,M} g(H, M) A e^{−H/T} / Z over the density of states g, which is computed once
     per L, vectorised (L = 4 is 65 536 states).
     """
-    L = _check_int("L", L, 2)
+    L = check_int("L", L, 2)
     if L > 4:
         raise ValueError(f"L must be <= 4 for exact enumeration (2^(L²) states), got {L}")
-    T = _check_temperature(T)
+    T = check_temperature(T)
     H, M, g = _density_of_states(L)
     N = L * L
     w = g * np.exp(-(H - H.min()) / T)

@@ -1,4 +1,4 @@
-"""The 2D square-lattice Ising model (J = 1, k_B = 1, periodic boundaries).
+"""Monte Carlo samplers of the 2D square-lattice Ising model (J = 1, k_B = 1, periodic boundaries).
 
 Energy of a configuration s ∈ {−1, +1}^{L×L}:
 
@@ -8,17 +8,8 @@ where the sum runs over nearest-neighbour pairs, each counted once. Per-spin qua
 by N = L²: e = H/N, m = Σ_i s_i / N. (For L = 2 the periodic lattice has double bonds, as the
 roll-based sums imply; every function here uses that same convention.)
 
-This module is the public API of four parts:
-
-1. samplers, here: checkerboard Metropolis (`metropolis_sweeps`) and Wolff clusters
-   (`wolff_updates`), both vectorised in torch over independent chains, and `sample`;
-2. exact results (`models.ising_exact`): Onsager's energy, Yang's magnetization, and brute-force
-   enumeration for L ≤ 4;
-3. estimators with autocorrelation-aware error bars (`models.ising_stats`: `observables`,
-   `integrated_autocorr_time`);
-4. an on-disk dataset cache shared by the trials of a sweep (`models.ising_cache`: `cached_sample`).
-
-Every name of parts 2–4 is re-exported here.
+Two samplers, both vectorised in torch over independent chains: checkerboard Metropolis
+(`metropolis_sweeps`) and Wolff clusters (`wolff_updates`), and `sample`, which runs either.
 """
 
 from __future__ import annotations
@@ -26,66 +17,14 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import numbers
 import os
-from enum import Enum
 
 import numpy as np
 import torch
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - non-POSIX: atomic writes still hold, only the lock is lost
-    fcntl = None
+from models.ising.checks import Algorithm, check_algorithm, check_chains, check_int, check_temperature
 
 logger = logging.getLogger(__name__)
-
-T_CRITICAL = 2.0 / math.log(1.0 + math.sqrt(2.0))
-"""Onsager's critical temperature T_c = 2 / ln(1 + √2) ≈ 2.269185 (J = k_B = 1)."""
-
-
-class Algorithm(str, Enum):
-    """Monte Carlo update used by `sample`."""
-
-    metropolis = "metropolis"
-    wolff = "wolff"
-
-
-# ------------------------------------------------------------------------------ validation
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _check_temperature(T: object) -> float:
-    if isinstance(T, bool) or not isinstance(T, numbers.Real) or not (math.isfinite(T) and T > 0):
-        raise ValueError(
-            f"T must be a finite temperature > 0, got {T!r}; temperatures are in units of J/k_B "
-            f"(T_c ≈ {T_CRITICAL:.4f})"
-        )
-    return float(T)
-
-
-def _check_algorithm(algorithm: object) -> Algorithm:
-    try:
-        return Algorithm(algorithm)
-    except ValueError:
-        allowed = ", ".join(repr(a.value) for a in Algorithm)
-        raise ValueError(f"algorithm must be one of {allowed}, got {algorithm!r}") from None
-
-
-def _check_chains(chains: object, n_samples: int) -> int:
-    if chains is None:
-        return n_samples
-    chains = _check_int("chains", chains, 1)
-    if n_samples % chains:
-        raise ValueError(
-            f"n_samples must be a multiple of chains, got n_samples={n_samples}, chains={chains}; "
-            "each chain contributes n_samples // chains samples"
-        )
-    return chains
-
 
 # ------------------------------------------------------------------------- configurations
 def _neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
@@ -243,7 +182,7 @@ def metropolis_sweeps(
     (not bipartite under periodic boundaries) uses a 3-colouring.
     Any dtype holding ±1 works; `spins` is updated in place and returned.
     """
-    beta = 1.0 / _check_temperature(T)
+    beta = 1.0 / check_temperature(T)
     if spins.shape[-1] % 2 == 0 and spins.shape[-2] == spins.shape[-1]:
         q = _split(spins)
         _quarter_sweeps(q, beta, sweeps, generator)
@@ -290,7 +229,7 @@ def wolff_updates(
     `spins` is updated in place and returned with the cluster sizes |C|, int64 (n_updates, n).
     One sweep-equivalent is L² / ⟨|C|⟩ updates (as many flipped spins as a Metropolis sweep tries).
     """
-    p_add = 1.0 - math.exp(-2.0 / _check_temperature(T))
+    p_add = 1.0 - math.exp(-2.0 / check_temperature(T))
     n, L = spins.shape[0], spins.shape[-1]
     s = spins.to(torch.int8)
     sizes = torch.empty((n_updates, n), dtype=torch.int64, device=spins.device)
@@ -358,13 +297,13 @@ def sample(
     Returns an int8 tensor of ±1 spins of shape (n_samples, L, L) on `device`, reproducible
     under `seed` on a given device type.
     """
-    L = _check_int("L", L, 2)
-    T = _check_temperature(T)
-    n_samples = _check_int("n_samples", n_samples, 1)
-    algorithm = _check_algorithm(algorithm)
-    burn_in = _check_int("burn_in", burn_in, 0)
-    thin = _check_int("thin", thin, 1)
-    chains = _check_chains(chains, n_samples)
+    L = check_int("L", L, 2)
+    T = check_temperature(T)
+    n_samples = check_int("n_samples", n_samples, 1)
+    algorithm = check_algorithm(algorithm)
+    burn_in = check_int("burn_in", burn_in, 0)
+    thin = check_int("thin", thin, 1)
+    chains = check_chains(chains, n_samples)
     per_chain = n_samples // chains
 
     device = torch.device(device)
@@ -393,45 +332,3 @@ def sample(
                 _masked_sweeps(s, 1.0 / T, thin, gen)
             out[:, j] = s
     return out.reshape(n_samples, L, L)
-
-
-
-# The exact results, estimators and cache live in sibling modules; `models.ising` is their
-# public face, so `from models.ising import observables` keeps working.
-from models.ising_cache import (  # noqa: E402
-    CacheStatus,
-    cached_sample,
-    cached_sample_with_status,
-    ensure_cache_dir,
-)
-from models.ising_exact import (  # noqa: E402
-    ExactObservables,
-    binder_crossing,
-    exact_observables,
-    onsager_energy,
-    onsager_magnetization,
-)
-from models.ising_stats import Estimate, Observables, integrated_autocorr_time, observables  # noqa: E402
-
-__all__ = [
-    "T_CRITICAL",
-    "Algorithm",
-    "CacheStatus",
-    "Estimate",
-    "ExactObservables",
-    "Observables",
-    "binder_crossing",
-    "cached_sample",
-    "cached_sample_with_status",
-    "energy_per_spin",
-    "ensure_cache_dir",
-    "exact_observables",
-    "integrated_autocorr_time",
-    "magnetization",
-    "metropolis_sweeps",
-    "observables",
-    "onsager_energy",
-    "onsager_magnetization",
-    "sample",
-    "wolff_updates",
-]

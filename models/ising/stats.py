@@ -12,13 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - non-POSIX: atomic writes still hold, only the lock is lost
-    fcntl = None
-
-
-from models.ising import _check_chains, _check_int, _check_temperature
+from models.ising.checks import check_chains, check_int, check_temperature
 
 logger = logging.getLogger("models.ising")
 
@@ -109,12 +103,12 @@ def observables(configs: torch.Tensor | np.ndarray, T: float, *, chains: int = 1
       b = ⌈5·max τ_int⌉ consecutive samples of one chain (at most n_steps/20 when a chain is
       shorter, fewer blocks giving noisier errors), so that blocks are nearly independent.
     """
-    T = _check_temperature(T)
+    T = check_temperature(T)
     s = torch.as_tensor(configs)
     if s.ndim != 3 or s.shape[0] < 2:
         raise ValueError(f"configs must have shape (n >= 2, L, L), got {tuple(s.shape)}")
     n, L = s.shape[0], s.shape[-1]
-    chains = _check_chains(_check_int("chains", chains, 1), n)
+    chains = check_chains(check_int("chains", chains, 1), n)
     k = n // chains
     si = s.to(torch.int64)
     H = -(si * (torch.roll(si, 1, -1) + torch.roll(si, 1, -2))).sum(dim=(1, 2))

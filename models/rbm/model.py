@@ -21,7 +21,7 @@ from torch.nn.functional import softplus
 
 
 class RBM(nn.Module):
-    """An RBM: parameters and energies only. Sampling lives in `models.samplers`."""
+    """An RBM: parameters and energies only. Sampling lives in `models.mcmc`."""
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ Conventions, for this project's {0, 1} units and E(v, h) = −v·b − h·c − 
   finite on both sides of the transition, and it peaks there. For independent unbiased spins
   χ_k → 1 − 2/π, and at the transition it grows like √N (mean-field).
 
-Autocorrelation times of m_k along a chain use `models.ising.integrated_autocorr_time`, re-exported.
+Autocorrelation times of m_k along a chain use `models.ising.integrated_autocorr_time`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from models.ising import integrated_autocorr_time
-from models.rbm import RBM
+from models.ising.stats import integrated_autocorr_time
+from models.rbm.model import RBM
 
 __all__ = [
     "clustered_data",

@@ -32,7 +32,7 @@ import torch
 from scipy.integrate import simpson, trapezoid
 from torch.nn.functional import softplus
 
-from models.rbm import RBM
+from models.rbm.model import RBM
 
 MAX_ENUMERATED_UNITS = 20
 _CHUNK_BITS = 14  # 2^14 enumerated states per chunk bounds memory to 2^14 · n_other float64s
@@ -122,7 +122,7 @@ class _Path:
     def gibbs_step(self, a: torch.Tensor, beta: float, gen: torch.Generator) -> torch.Tensor:
         """One block Gibbs step of p_β from the state whose field is a: the new v.
 
-        This is `models.samplers.gibbs` on the RBM (βW, (1 − β) b_A + βb, βc), written against the
+        This is `models.mcmc.gibbs` on the RBM (βW, (1 − β) b_A + βb, βc), written against the
         field a(v) that the estimators already computed for their weights or integrand: 2 matrix
         products per β instead of 4 (gibbs's 3 plus the field).
         """
