@@ -3,7 +3,7 @@
 One CD-1 step on a batch of B visible vectors, with the matrix products it runs (each 2·B·n_v·n_h
 FLOPs; the element-wise sigmoid, sampling and update work is not counted):
 
-* manual: p_h = σ(c + vW) on the data (1), `models.samplers.gibbs` with steps=1: v → h → v' → p_h'
+* manual: p_h = σ(c + vW) on the data (1), `models.mcmc.gibbs` with steps=1: v → h → v' → p_h'
   (3), and the gradient ⟨v p_hᵀ⟩_data − ⟨v' p_h'ᵀ⟩_model (2). That is 6 products, applied by SGD.
 * autograd: the update of `workers/families/rbm.py`. It runs gibbs (3), the free energies F(v) and
   F(v') (2), and the backward pass of their gap, ∂/∂W = vᵀσ(·) for each (2). That is 7 products,

@@ -15,7 +15,7 @@ from workers import tracking
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-    from workers.trial import TrialResult, TrialSpec
+    from workers.spec import TrialResult, TrialSpec
 
 STATUS_STYLE = {"finished": "green", "diverged": "yellow", "failed": "red", "killed": "magenta"}
 

@@ -18,16 +18,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 import pipelines.schema  # noqa: F401  (registers the typed schemas)
-from pipelines.validate import ConfigError
+from pipelines.validate import ConfigError, fail
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("model", "data", "train", "sampler", "tracking", "cluster", "experiment", "sweep")
-
-
-def fail(message: str, code: int = 2) -> None:
-    """Print one line on stderr and exit; used for every user error."""
-    print(f"phasesweep: error: {message}", file=sys.stderr)
-    raise SystemExit(code)
 
 
 def _group_options(group: str) -> list[str]:

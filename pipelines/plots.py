@@ -1,6 +1,6 @@
 """Figures of a sweep: observables against a swept axis, Binder curves, phase diagrams.
 
-All functions take the `Sweep` loaded from MLflow by `pipelines.analyze` and return a
+All functions take the `Sweep` loaded from MLflow by `pipelines.sweepdata` and return a
 matplotlib Figure; replicas (`seed`) are drawn as mean ± standard error.
 """
 
@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pipelines.sweepdata import Sweep, other_combinations, series
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from pipelines.analyze import Sweep
 
 MAX_PANELS = 9
 
@@ -56,7 +57,6 @@ def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dic
     """Every metric against `axis`, one curve per combination of the other axes, with error
     bars over replicas, Onsager's curve where it applies, and located transitions as bands."""
     from models.transitions import aggregate_replicas
-    from pipelines.analyze import other_combinations, series
 
     plt = _plt()
     metrics = metrics[:MAX_PANELS]
@@ -96,7 +96,6 @@ def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dic
 def binder_figure(sweep: Sweep, axis: str, metric: str, size_axis: str, estimate: dict | None) -> Figure:
     """U₄ against `axis` for each system size, with the located crossing."""
     from models.transitions import aggregate_replicas
-    from pipelines.analyze import series
 
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 4))

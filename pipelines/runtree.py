@@ -24,13 +24,13 @@ from mlflow.entities import RunStatus
 
 from pipelines.driver import command_line, create_trial_run
 from workers import tracking
-from workers.trial import TrialResult, TrialStatus
+from workers.spec import TrialResult, TrialStatus
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.tracking import MlflowClient
 
-    from workers.trial import TrialSpec
+    from workers.spec import TrialSpec
 
 INTERRUPTED = {"RUNNING", "SCHEDULED", "KILLED"}
 

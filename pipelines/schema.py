@@ -1,4 +1,4 @@
-"""Register the typed schemas of `workers.config` in Hydra's ConfigStore.
+"""Register every typed schema in Hydra's ConfigStore as `schema/<group>/<name>`.
 
 Each YAML file under `conf/<group>/` starts from its schema, e.g. `conf/model/rbm.yaml`:
 
@@ -6,52 +6,32 @@ Each YAML file under `conf/<group>/` starts from its schema, e.g. `conf/model/rb
       - /schema/model@_here_: rbm
 
 so a value of the wrong type or a misspelled key fails at composition, before anything runs.
+The schemas come from three places: the run-level ones (`workers.config`), the bases every family
+shares (`workers.families.base`), and each family's own `config.SCHEMAS`, which the families
+registry collects. Adding a family adds its schemas here without touching this file.
 """
 
 from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from workers import config as c
+from workers import config as run_config
+from workers.families import base, family_schemas
 
-SCHEMAS = {
-    "model": {
-        "base": c.ModelConfig,
-        "rbm": c.RBMConfig,
-        "bayes": c.BayesModelConfig,
-        "ising_mc": c.IsingMCModelConfig,
-        "hopfield": c.HopfieldModelConfig,
-        "ebm": c.EBMModelConfig,
-    },
-    "data": {
-        "base": c.DataConfig,
-        "ising": c.IsingDataConfig,
-        "digits": c.DigitsDataConfig,
-        "regression": c.RegressionDataConfig,
-        "patterns": c.PatternsDataConfig,
-        "synthetic2d": c.Synthetic2DDataConfig,
-        "clustered": c.ClusteredDataConfig,
-    },
-    "train": {
-        "base": c.TrainConfig,
-        "rbm": c.RBMTrainConfig,
-        "sgld": c.SGLDTrainConfig,
-        "mc": c.MCTrainConfig,
-        "glauber": c.GlauberTrainConfig,
-        "ebm": c.EBMTrainConfig,
-    },
-    "sampler": {"langevin": c.LangevinSamplerConfig},
-    "tracking": {"default": c.TrackingConfig},
-    "cluster": {"default": c.ClusterConfig},
-    "resources": {"default": c.ResourcesConfig},
-    "analysis": {"default": c.AnalysisConfig},
-}
+
+def all_schemas() -> dict[str, dict[str, type]]:
+    """Every `schema/<group>/<name>` entry, by group."""
+    schemas: dict[str, dict[str, type]] = {}
+    for source in (run_config.SCHEMAS, base.SCHEMAS, family_schemas()):
+        for group, entries in source.items():
+            schemas.setdefault(group, {}).update(entries)
+    return schemas
 
 
 def register(extra: dict[str, dict[str, type]] | None = None) -> None:
     """Store every schema as `schema/<group>/<name>`; idempotent."""
     cs = ConfigStore.instance()
-    for group, entries in {**SCHEMAS, **(extra or {})}.items():
+    for group, entries in {**all_schemas(), **(extra or {})}.items():
         for name, node in entries.items():
             cs.store(group=f"schema/{group}", name=name, node=node)
 

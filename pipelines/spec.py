@@ -10,7 +10,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from pipelines.validate import validate
-from workers.trial import TrialSpec
+from workers.spec import TrialSpec
 
 KEY_FIELDS = ("experiment_name", "seed", "model", "data", "train", "sampler")
 """The parts of the config that define what a trial computes (and so its trial key)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 
 class ConfigError(ValueError):
     """A config value that cannot run. `str(err)` is the one line the CLI prints."""
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line on stderr and exit; used for every user error."""
+    print(f"phasesweep: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
 
 
 @dataclass(frozen=True)
@@ -132,7 +139,7 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _validate_family(cfg: DictConfig) -> None:
-    from workers.family import FAMILIES, family_path, load_family
+    from workers.families import FAMILIES, family_path, load_family
 
     name = OmegaConf.select(cfg, "model.family")
     try:

@@ -124,7 +124,7 @@ def test_change_points_of_watched_observables_are_logged(run_cli, workdir: Path)
 def test_pivot_pools_replicas_into_mean_and_standard_error():
     from scipy import stats
 
-    from pipelines.analyze import Sweep, Trial, pivot
+    from pipelines.sweepdata import Sweep, Trial, pivot
 
     axes = {"data.temperature": ["1.8", "3.0"], "model.width": ["4", "16"], "seed": ["0", "1", "2"]}
     rng = np.random.default_rng(3)

@@ -253,7 +253,7 @@ def check_sweep(uri: str, cluster: RayCluster, submission_id: str, tmp: Path) ->
     from_ray = trial_nodes_from_ray(cluster, submission_id)
     assert len(from_ray) == 2 and from_ray <= alive_nodes(cluster), f"trials ran on {from_ray}, not on both nodes"
     tagged = {c.data.tags.get("phasesweep.ray_node") for c in children}
-    if None not in tagged:  # the tag exists since the launcher records the node (hydra_plugins/phasesweep/_core.py)
+    if None not in tagged:  # the tag exists since the launcher records the node (workers/trial.py, ray_trial)
         assert tagged == from_ray, f"phasesweep.ray_node {tagged} disagrees with Ray's task records {from_ray}"
 
 

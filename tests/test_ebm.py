@@ -122,21 +122,23 @@ def _ring_trial(tmp_path, steps: int, cosine: bool) -> dict[str, list[float]]:
     """The ebm_langevin defaults through the product path: run_trial into a real sqlite store."""
     from mlflow.tracking import MlflowClient
 
-    from workers import config as c
-    from workers.trial import TrialSpec, run_trial
+    from workers import config as run_config
+    from workers.families.ebm import config as ebm_config
+    from workers.spec import TrialSpec
+    from workers.trial import run_trial
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(uri)
     run_id = client.create_run(client.create_experiment("ring")).info.run_id
-    train = c.EBMTrainConfig(steps=steps, cosine_decay=cosine, observe_every=steps - 1, checkpoint_every=0)
+    train = ebm_config.EBMTrainConfig(steps=steps, cosine_decay=cosine, observe_every=steps - 1, checkpoint_every=0)
     spec = TrialSpec(
         "ebm_langevin",
         0,
-        c.EBMModelConfig(),
-        c.Synthetic2DDataConfig(),
+        ebm_config.EBMModelConfig(),
+        ebm_config.Synthetic2DDataConfig(),
         train,
-        sampler=c.LangevinSamplerConfig(),
-        tracking=c.TrackingConfig(log_checkpoint=False),
+        sampler=ebm_config.LangevinSamplerConfig(),
+        tracking=run_config.TrackingConfig(log_checkpoint=False),
         tracking_uri=uri,
         run_id=run_id,
     )

@@ -13,42 +13,56 @@ import math
 import pytest
 import torch
 
-from workers import config as c
-from workers.family import FAMILIES, load_family
-from workers.trial import TrialSpec
+from workers.families import FAMILIES, base, load_family
+from workers.families.ebm import config as ebm_config
+from workers.families.hopfield import config as hopfield_config
+from workers.families.ising_mc import config as ising_mc_config
+from workers.families.rbm import config as rbm_config
+from workers.families.sgld import config as sgld_config
+from workers.spec import TrialSpec
 
 TINY = {
     "rbm": (
-        c.RBMConfig(width=4),
-        c.IsingDataConfig(L=4, n_samples=64, burn_in=10),
-        c.RBMTrainConfig(batch_size=16, sample_chains=8, sample_steps=3),
+        rbm_config.RBMConfig(width=4),
+        base.IsingDataConfig(L=4, n_samples=64, burn_in=10),
+        rbm_config.RBMTrainConfig(batch_size=16, sample_chains=8, sample_steps=3),
         None,
     ),
-    "sgld-mlp": (c.BayesModelConfig(width=8), c.DigitsDataConfig(), c.SGLDTrainConfig(burn_in=2, thin=1), None),
+    "sgld-mlp": (
+        sgld_config.BayesModelConfig(width=8),
+        base.DigitsDataConfig(),
+        sgld_config.SGLDTrainConfig(burn_in=2, thin=1),
+        None,
+    ),
     "sgld-linear": (
-        c.BayesModelConfig(arch=c.BayesArch.linear),
-        c.RegressionDataConfig(),
-        c.SGLDTrainConfig(lr=1e-4, burn_in=2, thin=1, batch_size=50),
+        sgld_config.BayesModelConfig(arch=sgld_config.BayesArch.linear),
+        sgld_config.RegressionDataConfig(),
+        sgld_config.SGLDTrainConfig(lr=1e-4, burn_in=2, thin=1, batch_size=50),
         None,
     ),
-    "ising_mc": (c.IsingMCModelConfig(), c.IsingDataConfig(L=4, burn_in=5), c.MCTrainConfig(steps=10, chains=4), None),
+    "ising_mc": (
+        ising_mc_config.IsingMCModelConfig(),
+        base.IsingDataConfig(L=4, burn_in=5),
+        ising_mc_config.MCTrainConfig(steps=10, chains=4),
+        None,
+    ),
     "ising_mc-wolff": (
-        c.IsingMCModelConfig(),
-        c.IsingDataConfig(L=4, burn_in=5, algorithm="wolff"),
-        c.MCTrainConfig(steps=10, chains=4),
+        ising_mc_config.IsingMCModelConfig(),
+        base.IsingDataConfig(L=4, burn_in=5, algorithm="wolff"),
+        ising_mc_config.MCTrainConfig(steps=10, chains=4),
         None,
     ),
     "hopfield": (
-        c.HopfieldModelConfig(width=64),
-        c.PatternsDataConfig(alpha=0.05),
-        c.GlauberTrainConfig(networks=3, temperature=0.3),
+        hopfield_config.HopfieldModelConfig(width=64),
+        hopfield_config.PatternsDataConfig(alpha=0.05),
+        hopfield_config.GlauberTrainConfig(networks=3, temperature=0.3),
         None,
     ),
     "ebm": (
-        c.EBMModelConfig(width=16),
-        c.Synthetic2DDataConfig(n=256, n_heldout=64),
-        c.EBMTrainConfig(batch_size=16, eval_chains=32, steps=10),
-        c.LangevinSamplerConfig(steps=3, eval_steps=5, buffer_size=64),
+        ebm_config.EBMModelConfig(width=16),
+        ebm_config.Synthetic2DDataConfig(n=256, n_heldout=64),
+        ebm_config.EBMTrainConfig(batch_size=16, eval_chains=32, steps=10),
+        ebm_config.LangevinSamplerConfig(steps=3, eval_steps=5, buffer_size=64),
     ),
 }
 

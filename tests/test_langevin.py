@@ -23,7 +23,7 @@ def quadratic(lam: float):
     [(1.0, 0.4, 2.0), (0.5, 0.1, 4.0), (2.0, 1.0, 1.0), (0.3, 0.05, 1.0)],
 )
 def test_stationary_moments_match_discretised_chain(temperature, step_size, lam):
-    """Stationary mean 0 and variance T/[λ(1 − ελ/4)] within 3% (see the models.langevin docstring).
+    """Stationary mean 0 and variance T/[λ(1 − ελ/4)] within 3% (see the models.mcmc.langevin docstring).
 
     4000 chains × 10 coordinates; 50 burn-in steps, then 20 snapshots 10 steps apart
     (≈ 8·10⁵ samples, statistical error of the variance ≈ 0.3% allowing for correlations).

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 if TYPE_CHECKING:
-    from workers.family import Family
+    from workers.families.base import Family
     from workers.sink import MLflowSink
 
 
@@ -91,7 +91,7 @@ def train(
 
 
 def _check_watched(watch: list[str], sink: MLflowSink) -> None:
-    from models.transitions.changepoints import MissingObservableError
+    from models.transitions import MissingObservableError
 
     missing = [k for k in watch if k not in sink.history]
     if missing:

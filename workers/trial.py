@@ -11,78 +11,16 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
 import torch
 
 from workers.checkpoint import CheckpointStore
-from workers.config import (
-    AnalysisConfig,
-    ClusterConfig,
-    DataConfig,
-    Device,
-    ModelConfig,
-    ResourcesConfig,
-    TrackingConfig,
-    TrainConfig,
-)
-from workers.family import load_family
+from workers.families import load_family
+from workers.families.base import Device
 from workers.loop import plot_history, train
 from workers.sink import MLflowSink
-
-
-class TrialStatus(str, Enum):
-    finished = "finished"
-    diverged = "diverged"  # an outcome: non-finite loss or parameters at `step`
-    failed = "failed"  # an error: the message is in `TrialResult.error`
-
-
-@dataclass
-class TrialSpec:
-    """Everything one trial needs, typed. Built by `pipelines.spec.build_spec`."""
-
-    experiment_name: str
-    seed: int
-    model: ModelConfig
-    data: DataConfig
-    train: TrainConfig
-    sampler: Any = None
-    """Sampler settings for families that have a separate sampler config (e.g. Langevin)."""
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
-    cluster: ClusterConfig = field(default_factory=ClusterConfig)
-    overrides: list[str] = field(default_factory=list)
-    """The command-line overrides that make this trial (what a user swept)."""
-    config_yaml: str = ""
-    """The resolved config, logged as the `config.yaml` artifact."""
-    trial_key: str = ""
-    """Stable hash of the resolved trial config: identifies a trial across re-runs."""
-    tracking_uri: str = ""
-    run_id: str = ""
-    """The MLflow run this trial writes into (created by the driver)."""
-
-
-@dataclass
-class TrialResult:
-    """The small typed summary a trial returns; sweepers and analysis read this, never logs."""
-
-    status: TrialStatus
-    steps: int
-    metrics: dict[str, float]
-    error: str | None = None
-    run_id: str = ""
-    trial_key: str = ""
-    node: str = ""
-    seconds: float = 0.0
-    headline: str = ""
-    """The family's key metric, `name=value`, for summary tables."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not TrialStatus.failed
+from workers.spec import TrialResult, TrialSpec, TrialStatus
 
 
 def resolve_device(choice: Device) -> torch.device:
@@ -105,7 +43,7 @@ def _log_change_points(watch: list[str], sink: MLflowSink) -> None:
         return
     import json
 
-    from models.transitions.changepoints import detect_all
+    from models.transitions import detect_all
 
     series = {k: tuple(zip(*sorted(v), strict=True)) for k, v in sink.history.items() if len(v) > 1}
     events = detect_all(series, watch)
@@ -235,3 +173,12 @@ def run_trial(
             node=node,
             seconds=time.perf_counter() - start,
         )
+
+
+def ray_trial(spec: TrialSpec) -> TrialResult:
+    """The body of a trial's Ray task: see where Ray put us, then `run_trial`. Nothing more."""
+    import ray
+
+    if spec.train.device is Device.auto and not ray.get_gpu_ids():
+        spec.train.device = Device.cpu  # Ray gave this trial no GPU: don't take one
+    return run_trial(spec, tags={"phasesweep.ray_node": ray.get_runtime_context().get_node_id()})

@@ -1,13 +1,18 @@
-"""A thin Hydra Launcher. Ray is imported only inside `launch()` (see `_core`)."""
+"""A thin Hydra Launcher: every trial of a multirun is a Ray task, run by `pipelines.sweep`.
+
+The sweep driver is imported only inside `launch()`, and Ray only inside the driver's functions,
+so Hydra's plugin discovery stays cheap.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 
 class RayLauncher(Launcher):
@@ -22,7 +27,33 @@ class RayLauncher(Launcher):
         self.hydra_context = hydra_context
         self.task_function = task_function
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from hydra_plugins.phasesweep import _core
+    def compose(self, overrides: Sequence[str], job_num: int) -> DictConfig:
+        """One trial's config, numbered as Hydra numbers the jobs of a multirun."""
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.id = f"{cfg.hydra.job.name}_{job_num}"
+            cfg.hydra.job.num = job_num
+        return cfg
 
-        return _core.launch(self, job_overrides, initial_job_idx)
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from pipelines.sweep import run_sweep
+
+        trials = run_sweep(
+            self.compose,
+            job_overrides,
+            initial_job_idx,
+            sweep_dir=self.config.hydra.sweep.dir,
+            poll_interval_s=self.poll_interval_s,
+        )
+        return [
+            JobReturn(
+                overrides=list(spec.overrides),
+                cfg=cfg,
+                hydra_cfg=cfg,
+                working_dir=os.getcwd(),
+                task_name=spec.experiment_name,
+                status=JobStatus.COMPLETED,
+                _return_value=result,
+            )
+            for cfg, spec, result in trials
+        ]

@@ -24,7 +24,7 @@ from torch import nn
 
 from models import bayes
 from models.mcmc.sgld import SGLD, ConstantStep, CyclicalCosine, PolynomialDecay, PosteriorCollector, apply_schedule
-from workers.config import BayesArch, BayesModelConfig, SGLDTrainConfig, StepScheduleName
+from workers.families.sgld.config import BayesArch, BayesModelConfig, SGLDTrainConfig, StepScheduleName
 
 
 def _schedule(cfg: SGLDTrainConfig):
@@ -160,3 +160,6 @@ class SGLDFamily:
 
     def figures(self, history) -> dict[str, Any]:
         return {}
+
+
+FAMILY = SGLDFamily

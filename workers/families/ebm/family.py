@@ -23,7 +23,7 @@ import torch
 from models import datasets
 from models.ebm import EnergyMLP, contrastive_terms, mmd
 from models.mcmc.langevin import ReplayBuffer, langevin
-from workers.config import EBMTrainConfig, LangevinSamplerConfig
+from workers.families.ebm.config import EBMTrainConfig, LangevinSamplerConfig
 
 
 def _load_data(data, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,3 +182,6 @@ class EBMFamily:
         fig.suptitle(f"EBM samples: T={s.temperature:g}, ε={s.step_size:g}, {s.eval_steps} steps from noise")
         fig.tight_layout()
         return {"samples.png": fig}
+
+
+FAMILY = EBMFamily

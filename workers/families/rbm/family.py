@@ -1,7 +1,7 @@
 """RBMs trained by CD-k / PCD-k, on Ising configurations or clustered binary data.
 
 Data: Ising spins s ∈ {−1, +1}^{L×L} at `data.temperature` mapped to v = (s + 1)/2, or
-`models.rbm_cascade.clustered_data`. Update: the CD gradient is the gradient of
+`models.rbm.cascade.clustered_data`. Update: the CD gradient is the gradient of
 F(v_data) − F(v_model), where v_model comes from k block-Gibbs steps started at the data
 batch (CD) or at persistent chains (PCD, Tieleman 2008), with weight decay and an LR schedule.
 
@@ -26,7 +26,8 @@ from models.mcmc import gibbs
 from models.rbm import RBM, spins_to_visible, visible_to_spins
 from models.rbm import cascade as rbm_cascade
 from models.rbm import likelihood as rbm_likelihood
-from workers.config import LearningRule, LRSchedule, OptimizerName, RBMTrainConfig
+from workers.families.base import OptimizerName
+from workers.families.rbm.config import LearningRule, LRSchedule, RBMTrainConfig
 
 SPIN_OBSERVABLES = ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder")
 
@@ -239,3 +240,6 @@ class RBMFamily:
         axes[1, 0].set_ylabel("RBM")
         fig.suptitle(f"L={self.L}, T={self.T:g}")
         return {"samples.png": fig}
+
+
+FAMILY = RBMFamily

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from models import hopfield
-from workers.config import GlauberTrainConfig, PatternsDataConfig
+from workers.families.hopfield.config import GlauberTrainConfig, PatternsDataConfig
 
 
 class HopfieldFamily:
@@ -82,3 +82,6 @@ class HopfieldFamily:
         ax.set_title(f"N={self.N}, α={self.model.alpha:.3f}, T={self.cfg.temperature:g}")
         fig.tight_layout()
         return {"overlaps.png": fig}
+
+
+FAMILY = HopfieldFamily

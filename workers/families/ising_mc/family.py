@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from models import ising
-from workers.config import IsingDataConfig, MCTrainConfig
+from workers.families.base import IsingDataConfig
+from workers.families.ising_mc.config import MCTrainConfig
 
 OBSERVABLES = ("energy", "abs_magnetization", "specific_heat", "susceptibility", "binder")
 
@@ -97,3 +98,6 @@ class IsingMCFamily:
             ax.set_yticks([])
         fig.suptitle(f"Ising L={self.L}, T={self.T:g} ({self.algorithm.value})")
         return {"configurations.png": fig}
+
+
+FAMILY = IsingMCFamily

@@ -1,5 +1,9 @@
-"""The body of the Ray launcher: validate every trial, start or join Ray, create the MLflow
-run tree, run one Ray task per trial, stream results back, print the summary.
+"""The sweep driver: validate every trial, start or join Ray, create the MLflow run tree, run one
+Ray task per trial, stream results back, analyse the sweep and print the summary.
+
+`run_sweep` takes the job overrides Hydra's sweeper produced and does all of it; the Hydra launcher
+(`hydra_plugins/phasesweep`) is a thin adapter around it. Ray is imported only inside functions,
+so importing this module (and the launcher) stays cheap.
 
 Order matters: every trial config is validated, and the resource request checked against
 the machine, *before* Ray starts or any MLflow run exists, so a bad value costs nothing.
@@ -11,49 +15,32 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hydra.core.utils import JobReturn, JobStatus
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pipelines.driver import command_line, console, summary_table
-from pipelines.main import fail
 from pipelines.runtree import default_sweep_name, plan_sweep
 from pipelines.spec import build_spec, run_name
-from pipelines.validate import ConfigError, check_resources, local_capacity
+from pipelines.validate import ConfigError, check_resources, fail, local_capacity
 from workers import tracking
-from workers.config import Device
-from workers.trial import TrialResult, TrialSpec, TrialStatus
+from workers.spec import TrialResult, TrialSpec, TrialStatus
+from workers.trial import ray_trial
 
-if TYPE_CHECKING:
-    from hydra_plugins.phasesweep.ray_launcher import RayLauncher
+ComposeTrial = Callable[[Sequence[str], int], DictConfig]
+"""(a trial's overrides, its job number) -> its composed config, as Hydra's config loader gives it."""
 
 log = logging.getLogger(__name__)
 
 
-def ray_trial(spec: TrialSpec) -> TrialResult:
-    """The Ray task: compute where Ray put us, then `run_trial`. Nothing more."""
-    import ray
-
-    from workers.trial import run_trial
-
-    if spec.train.device is Device.auto and not ray.get_gpu_ids():
-        spec.train.device = Device.cpu  # Ray gave this trial no GPU: don't take one
-    return run_trial(spec, tags={"phasesweep.ray_node": ray.get_runtime_context().get_node_id()})
-
-
-def _load_specs(launcher: RayLauncher, job_overrides, initial_job_idx) -> list[tuple[DictConfig, TrialSpec]]:
-    loader = launcher.hydra_context.config_loader
+def _load_specs(compose: ComposeTrial, job_overrides, initial_job_idx) -> list[tuple[DictConfig, TrialSpec]]:
     out = []
     for idx, overrides in enumerate(job_overrides):
-        cfg = loader.load_sweep_config(launcher.config, list(overrides))
-        with open_dict(cfg):
-            cfg.hydra.job.id = f"{cfg.hydra.job.name}_{initial_job_idx + idx}"
-            cfg.hydra.job.num = initial_job_idx + idx
+        cfg = compose(overrides, initial_job_idx + idx)
         try:
             out.append((cfg, build_spec(cfg, list(overrides))))
         except ConfigError as err:
@@ -106,8 +93,20 @@ def _axes(job_overrides: Sequence[Sequence[str]]) -> dict[str, list[str]]:
     return {k: v for k, v in axes.items() if len(v) > 1}
 
 
-def launch(launcher: RayLauncher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[JobReturn]:
-    pairs = _load_specs(launcher, job_overrides, initial_job_idx)
+def run_sweep(
+    compose: ComposeTrial,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int = 0,
+    *,
+    sweep_dir: str = ".",
+    poll_interval_s: float = 0.5,
+) -> list[tuple[DictConfig, TrialSpec, TrialResult | None]]:
+    """Run every trial of a sweep on Ray and return (config, spec, result) per trial, in order.
+
+    Exits (SystemExit) with 2 on a bad config before anything starts, 1 when a trial failed, and
+    130 when interrupted; the summary is printed first in every case that ran trials.
+    """
+    pairs = _load_specs(compose, job_overrides, initial_job_idx)
     specs = [spec for _, spec in pairs]
     first_cfg = pairs[0][0]
     cluster = first_cfg.cluster
@@ -133,13 +132,13 @@ def launch(launcher: RayLauncher, job_overrides: Sequence[Sequence[str]], initia
 
     started = _connect(cluster, specs)
     try:
-        return _run_sweep(launcher, pairs, job_overrides, out)
+        return _run_sweep(pairs, job_overrides, out, sweep_dir=sweep_dir, poll_interval_s=poll_interval_s)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
+def _run_sweep(pairs, job_overrides, out, *, sweep_dir: str, poll_interval_s: float):
     import ray
 
     first_cfg = pairs[0][0]
@@ -153,7 +152,7 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
         "phasesweep.kind": "sweep",
         "phasesweep.command": command_line(),
         "phasesweep.n_trials": len(specs),
-        "phasesweep.sweep_dir": str(Path(launcher.config.hydra.sweep.dir).resolve()),
+        "phasesweep.sweep_dir": str(Path(sweep_dir).resolve()),
     }
     commit = tracking.git_commit()
     if commit:
@@ -193,7 +192,7 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
         )
         refs[task.options(**options).remote(spec)] = i
     slots = max(1, int(resources.get("CPU", 1) // max(specs[0].resources.cpus, 1e-3)))
-    interrupted = _wait_all(refs, results, specs, labels, client, launcher.poll_interval_s, slots, out)
+    interrupted = _wait_all(refs, results, specs, labels, client, poll_interval_s, slots, out)
 
     for spec, res in zip(specs, results, strict=True):
         if res is None:
@@ -226,18 +225,7 @@ def _run_sweep(launcher, pairs, job_overrides, out) -> list[JobReturn]:
         raise SystemExit(130)
     if final["failed"]:
         raise SystemExit(1)
-    return [
-        JobReturn(
-            overrides=list(spec.overrides),
-            cfg=cfg,
-            hydra_cfg=cfg,
-            working_dir=os.getcwd(),
-            task_name=spec.experiment_name,
-            status=JobStatus.COMPLETED,
-            _return_value=res,
-        )
-        for (cfg, spec), res in zip(pairs, results, strict=True)
-    ]
+    return [(cfg, spec, res) for (cfg, spec), res in zip(pairs, results, strict=True)]
 
 
 def _analyze(client: MlflowClient, parent_id: str, out) -> None:

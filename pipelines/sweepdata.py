@@ -1,0 +1,136 @@
+"""A sweep as data, read back from MLflow only (never local files or logs).
+
+`load_sweep(client, parent_run_id)` gives the `Sweep`: its swept axes (from the parent's `sweep.*`
+params) and one `Trial` per child run, with its swept values, status and final metrics. The analysis
+(`pipelines.analyze`) and the figures (`pipelines.plots`) both read it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from workers import tracking
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+REPLICA_AXIS = "seed"
+
+
+@dataclass
+class Trial:
+    run_id: str
+    values: dict[str, str]
+    """The swept keys' values, as given on the command line."""
+    status: str
+    metrics: dict[str, float]
+
+
+@dataclass
+class Sweep:
+    parent_id: str
+    experiment: str
+    axes: dict[str, list[str]]
+    analysis: dict[str, Any] = field(default_factory=dict)
+    """The experiment's `analysis` config, read back from a child's params."""
+    trials: list[Trial] = field(default_factory=list)
+
+    def numeric_axes(self) -> list[str]:
+        return [a for a, vals in self.axes.items() if a != REPLICA_AXIS and all(is_number(v) for v in vals)]
+
+    def observables(self) -> list[str]:
+        keys = sorted({k for t in self.trials if t.status == "finished" for k in t.metrics if k.startswith("obs/")})
+        return keys
+
+
+def is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
+    """The sweep under `parent_id`: its axes (from the parent's `sweep.*` params) and trials."""
+    parent = client.get_run(parent_id)
+    axes = {
+        k[len("sweep.") :]: v.split(",")
+        for k, v in parent.data.params.items()
+        if k.startswith("sweep.") and k != "sweep.n_trials"
+    }
+    sweep = Sweep(parent_id, parent.data.tags.get("phasesweep.sweep_name", ""), axes)
+    for run in tracking.child_runs(client, parent.info.experiment_id, parent_id):
+        if run.info.status != "FINISHED" and run.data.tags.get("phasesweep.status") != "failed":
+            continue  # interrupted runs are not results
+        values = {a: _param_value(run.data.params, a) for a in axes}
+        if not sweep.analysis:
+            sweep.analysis = _analysis_params(run.data.params)
+        status = run.data.tags.get("phasesweep.status", "finished")
+        sweep.trials.append(Trial(run.info.run_id, values, status, dict(run.data.metrics)))
+    return sweep
+
+
+def _analysis_params(params: dict[str, str]) -> dict[str, Any]:
+    """The `analysis.*` params of a trial, parsed back into values."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if key.startswith("analysis."):
+            out[key[len("analysis.") :]] = yaml.safe_load(value) if value not in ("", "None") else None
+    return out
+
+
+def _param_value(params: dict[str, str], axis: str) -> str:
+    return params.get(axis.lstrip("+~"), "")
+
+
+def series(sweep: Sweep, axis: str, metric: str, fixed: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) over finished trials matching `fixed`; replicas appear as repeated x."""
+    xs, ys = [], []
+    for t in sweep.trials:
+        if t.status != "finished" or metric not in t.metrics:
+            continue
+        if any(t.values.get(k) != v for k, v in fixed.items()):
+            continue
+        xs.append(float(t.values[axis]))
+        ys.append(t.metrics[metric])
+    return np.asarray(xs), np.asarray(ys)
+
+
+def other_combinations(sweep: Sweep, axis: str) -> list[dict[str, str]]:
+    """Every combination of the swept axes other than `axis` and the replica axis."""
+    others = [a for a in sweep.axes if a not in (axis, REPLICA_AXIS)]
+    combos: list[dict[str, str]] = [{}]
+    for a in others:
+        combos = [c | {a: v} for c in combos for v in sweep.axes[a]]
+    return combos
+
+
+def pivot(sweep: Sweep, metric: str, rows: str, cols: str) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """`metric` of the finished trials, by (row value, column value): (mean, standard error, n).
+
+    Replicas (and any axis other than `rows` and `cols`) are pooled by the same rule as every other
+    replica aggregate here, `models.transitions.aggregate_replicas` (s/√n; NaN for a single trial).
+    """
+    from models.transitions import aggregate_replicas
+
+    for axis in (rows, cols):
+        if axis not in sweep.axes:
+            raise ValueError(f"{axis!r} is not a swept axis of this sweep (swept: {', '.join(sweep.axes) or 'none'})")
+    cells: dict[tuple[str, str], list[float]] = {}
+    for t in sweep.trials:
+        if t.status == "finished" and metric in t.metrics:
+            cells.setdefault((t.values[rows], t.values[cols]), []).append(t.metrics[metric])
+    if not cells:
+        raise ValueError(f"no finished trial logged {metric!r}")
+    out = {}
+    for key, vals in cells.items():
+        _, mean, sem, n = aggregate_replicas(np.zeros(len(vals)), vals)
+        out[key] = (float(mean[0]), float(sem[0]), int(n[0]))
+    return out

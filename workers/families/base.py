@@ -1,0 +1,150 @@
+"""The contract between a model family and the one training loop, and the schemas every family shares.
+
+A family supplies only its update and its observables (NetKet's AbstractDriver split). The loop in
+`workers.loop` owns stepping, logging, divergence checks and checkpoints. A family is a class
+constructed once per trial:
+
+    family = MyFamily(spec, device)          # builds model, data, optimiser from typed config
+    family.step(step) -> {"train/loss": …}   # one update; flat dict of floats
+    family.observe(step) -> {"obs/…": …}     # heavier observables, every train.observe_every
+    family.state_dict() / load_state_dict()  # the whole state: params, optimiser, chains, RNG
+    family.figures(history) -> {"name.png": Figure}   # extra plots (optional)
+
+Metric names are namespaced: `train/…` (per-step learning signals), `obs/…` (order parameters and
+observables), `chain/…` (sampler diagnostics). `sys/…` is the loop's.
+
+The schemas here are the bases every family's own schemas extend (`ModelConfig`, `DataConfig`,
+`TrainConfig`), and the data kinds more than one family trains on (Ising samples, digits). They are
+plain dataclasses, so workers and tests build them without Hydra; `pipelines.schema` registers them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.figure import Figure
+
+
+class FamilySpec(Protocol):
+    """What a family reads of its trial (`workers.spec.TrialSpec` has it all)."""
+
+    seed: int
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    sampler: Any
+
+
+class Family(Protocol):
+    headline_metric: str
+    """The metric a summary table shows for this family's trials."""
+
+    def __init__(self, spec: FamilySpec, device: torch.device) -> None: ...
+
+    def step(self, step: int) -> dict[str, float]: ...
+
+    def observe(self, step: int) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def figures(self, history: dict[str, list[tuple[int, float]]]) -> dict[str, Figure]: ...
+
+
+class Device(str, Enum):
+    """Where a trial computes. `auto` takes the GPU Ray assigned the task, else the CPU."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class OptimizerName(str, Enum):
+    sgd = "sgd"
+    adam = "adam"
+
+
+# ---------------------------------------------------------------------------------- bases
+@dataclass
+class ModelConfig:
+    """Base of every model config."""
+
+    family: str = "rbm"
+    """Registered family name (a package under `workers/families/`) or an import path `pkg.mod:Class`."""
+    width: int = 16
+    """Hidden units of an RBM, hidden width of an MLP, or the number of neurons of a Hopfield net."""
+
+
+@dataclass
+class DataConfig:
+    """Base of every data config."""
+
+    kind: str = "ising"
+    """Which data source; each family accepts the kinds it knows."""
+
+
+@dataclass
+class TrainConfig:
+    """The one training loop and the optimiser."""
+
+    steps: int = 300
+    """Number of parameter updates."""
+    lr: float = 1e-2
+    """Learning rate of the optimiser."""
+    batch_size: int = 64
+    """Minibatch size."""
+    optimizer: OptimizerName = OptimizerName.sgd
+    momentum: float = 0.0
+    """Momentum of SGD (ignored by Adam)."""
+    weight_decay: float = 0.0
+    """L2 penalty added by the optimiser."""
+    device: Device = Device.auto
+    """auto | cpu | cuda."""
+    observe_every: int = 25
+    """Steps between evaluations of the (more expensive) observables `obs/…`."""
+    checkpoint_every: int = 200
+    """Steps between checkpoints of the whole trial state (0: only the final one). Metrics are
+    flushed with each checkpoint, so a retried trial resumes there without gaps or duplicates."""
+
+
+# ------------------------------------------------------------------ data kinds shared by families
+@dataclass
+class IsingDataConfig(DataConfig):
+    """Monte Carlo samples of the 2D Ising model at `temperature` (J = k_B = 1)."""
+
+    kind: str = "ising"
+    L: int = 8
+    """Linear lattice size; a sample has L×L spins."""
+    temperature: float = 2.269
+    """Temperature T of the training data, in units of J/k_B. T_c ≈ 2.269."""
+    n_samples: int = 2000
+    """Number of training configurations (one independent chain each)."""
+    burn_in: int = 500
+    """Monte Carlo sweeps before a chain is sampled."""
+    algorithm: str = "metropolis"
+    """Monte Carlo algorithm that generates the data."""
+    cache_dir: str | None = None
+    """Directory where generated samples are cached and shared by trials; None disables caching."""
+
+
+@dataclass
+class DigitsDataConfig(DataConfig):
+    """scikit-learn's bundled 8×8 digits (no download), standardised, fixed stratified split."""
+
+    kind: str = "digits"
+    test_size: float = 0.25
+    split_seed: int = 0
+    """Seed of the train/test split (kept fixed while `seed` varies the chain)."""
+
+
+SCHEMAS: dict[str, dict[str, type]] = {
+    "model": {"base": ModelConfig},
+    "data": {"base": DataConfig, "ising": IsingDataConfig, "digits": DigitsDataConfig},
+    "train": {"base": TrainConfig},
+}
+"""`schema/<group>/<name>` entries; each family's `config.SCHEMAS` adds its own."""

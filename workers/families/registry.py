@@ -1,0 +1,56 @@
+"""The families registry: every package under `workers/families/` is a model family.
+
+A family package `workers/families/<name>/` holds two modules:
+
+- `config.py`: its schema dataclasses and `SCHEMAS`, the `schema/<group>/<name>` entries it adds to
+  Hydra's ConfigStore. Torch-free, so composing a config stays fast.
+- `family.py`: its adapter to the one training loop, a class implementing `workers.families.base.Family`,
+  named by the module-level `FAMILY`.
+
+The registry finds them by looking at the folder and imports them by name when asked: nothing here
+imports a family statically, so the trial machinery depends on the contract in `base`, never on a family.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workers.families.base import Family
+
+_HERE = Path(__file__).resolve().parent
+
+FAMILIES: dict[str, str] = {
+    p.name: f"workers.families.{p.name}.family:FAMILY"
+    for p in sorted(_HERE.iterdir())
+    if (p / "family.py").is_file() and (p / "config.py").is_file()
+}
+"""Registered families: name -> import path. `model.family` may also be an import path `pkg.mod:Class`."""
+
+
+def family_path(name: str) -> str:
+    """The import path of a family given its registered name or its own `pkg.mod:Class` path."""
+    if name in FAMILIES:
+        return FAMILIES[name]
+    if ":" in name:
+        return name
+    raise KeyError(name)
+
+
+def load_family(name: str) -> type[Family]:
+    """Import and return the family class for `model.family`."""
+    module, _, attr = family_path(name).partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def family_schemas() -> dict[str, dict[str, type]]:
+    """Every registered family's `SCHEMAS`, merged by group; a name two families claim is an error."""
+    merged: dict[str, dict[str, type]] = {}
+    for name in FAMILIES:
+        for group, entries in importlib.import_module(f"workers.families.{name}.config").SCHEMAS.items():
+            for key, node in entries.items():
+                if merged.setdefault(group, {}).setdefault(key, node) is not node:
+                    raise ValueError(f"schema/{group}/{key} is declared by two families (again by {name!r})")
+    return merged
