@@ -117,3 +117,34 @@ def test_checkpoint_round_trip_continues_exactly(case):
     run(resumed, range(5))  # scrambled parameters, chains and RNG: all must come from the checkpoint
     resumed.load_state_dict(state)
     assert run(resumed, range(3, 6)) == expected
+
+
+def test_every_family_package_registers_its_schemas():
+    """A family is its package: the registry finds it by folder and its `config.SCHEMAS` reach Hydra."""
+    import importlib
+
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    import pipelines.schema  # noqa: F401  (registers every schema)
+
+    repo = ConfigStore.instance().repo["schema"]
+    for name in FAMILIES:
+        declared = importlib.import_module(f"workers.families.{name}.config").SCHEMAS
+        assert declared, f"workers/families/{name}/config.py declares no SCHEMAS"
+        for group, entries in declared.items():
+            for key, node in entries.items():
+                assert OmegaConf.get_type(repo[group][f"{key}.yaml"].node) is node, (name, group, key)
+        family = load_family(name)
+        assert family.headline_metric, name
+        assert callable(family.step) and callable(family.observe), name
+
+
+def test_composing_a_config_imports_no_family_code():
+    """Schemas are torch-free, so `--help`, `--cfg job` and every validation probe stay fast."""
+    import subprocess
+    import sys
+
+    probe = "import sys, pipelines.schema; print(sorted(m for m in ('torch', 'mlflow', 'ray') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -90,7 +90,7 @@ def test_sweep_from_config_and_axis_override(run_cli, workdir: Path):
 
 FAILING_FAMILY = textwrap.dedent(
     """
-    from workers.families.rbm import RBMFamily
+    from workers.families.rbm.family import RBMFamily
 
     class ExplodingFamily(RBMFamily):
         '''Test-only: an RBM that raises at step 3 when trained above T = 2.4.'''
