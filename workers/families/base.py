@@ -40,6 +40,10 @@ class FamilySpec(Protocol):
 
 
 class Family(Protocol):
+    """What the loop calls. Optional class attributes the driver reads when it validates a trial:
+    `data_kinds` (a frozenset of the `data.kind`s it trains on; others are refused) and `needs_sampler`
+    (True when the trial must have a `sampler` config)."""
+
     headline_metric: str
     """The metric a summary table shows for this family's trials."""
 
