@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shlex
 import sys
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from workers.spec import TrialResult, TrialSpec
+
+log = logging.getLogger(__name__)
 
 STATUS_STYLE = {"finished": "green", "diverged": "yellow", "failed": "red", "killed": "magenta"}
 
@@ -52,6 +55,22 @@ def create_trial_run(
         tags=tags,
         parent_run_id=parent_run_id,
     )
+
+
+def end_failed(client: MlflowClient, run_id: str, message: str, *, resumable: bool = False) -> None:
+    """End a failed trial's run with its one-line error, unless the trial's sink already ended it.
+
+    Every path that ends a trial ends its run: a trial whose sink could not write (an unwritable spool, a
+    store that refused it) returns its failure as data, and the driver closes the run here. A run whose
+    failure was the store's (`resumable`) ends KILLED, so a rerun resumes it from its checkpoint.
+    """
+    try:
+        if client.get_run(run_id).info.status in ("FINISHED", "FAILED", "KILLED"):
+            return
+        tracking.set_tags(client, run_id, {"phasesweep.status": "failed", "phasesweep.error": message})
+        client.set_terminated(run_id, status="KILLED" if resumable else "FAILED")
+    except Exception as exc:
+        log.warning("could not mark run %s FAILED (%s: %s)", run_id, type(exc).__name__, exc)
 
 
 def summary_table(

@@ -9,6 +9,10 @@ sweep). With `resume=true` (the default) a sweep whose parent run exists continu
   same run, from its last checkpoint;
 - a trial that has no child run, or only FAILED ones, is **new**: it gets a fresh child run.
 
+One writer per run: the driver of a running sweep, and each running trial, refresh a heartbeat tag
+(`workers.tracking.HEARTBEAT_TAG`). A re-run refuses a sweep whose driver still beats (`live_owner`),
+and resumes a RUNNING trial only once its lease has expired (`owned_children`).
+
 So `sweep_name=my_scan` run twice with more temperatures adds only the new points.
 """
 
@@ -16,6 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +40,8 @@ if TYPE_CHECKING:
     from workers.spec import TrialSpec
 
 INTERRUPTED = {"RUNNING", "SCHEDULED", "KILLED"}
+STALE_ON_RESUME = {"phasesweep.error"}
+"""Tags of an earlier attempt's failure, removed when its run is resumed so a FINISHED run carries none."""
 
 
 def default_sweep_name(experiment: str, job_overrides: Sequence[Sequence[str]]) -> str:
@@ -74,6 +83,45 @@ def _result_of(run: Run, spec: TrialSpec) -> TrialResult:
     )
 
 
+DRIVER_TAG = "phasesweep.driver"
+"""`host:pid` of the driver that owns a running sweep."""
+
+
+def this_driver() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _driver_gone(parent: Run) -> bool:
+    """True when the sweep's driver ran on this machine and its process no longer exists (killed)."""
+    host, _, pid = parent.data.tags.get(DRIVER_TAG, "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's driver: only its lease can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+def live_owner(client: MlflowClient, experiment_id: str, sweep_name: str, lease_s: float) -> Run | None:
+    """The sweep's parent run when a live driver owns it, else None. A driver on this machine whose
+    process is gone owns nothing, even before its lease runs out."""
+    parent = tracking.find_sweep(client, [experiment_id], sweep_name)
+    if parent is None or not tracking.is_owned(parent, lease_s) or _driver_gone(parent):
+        return None
+    return parent
+
+
+def owned_children(client: MlflowClient, experiment_id: str, sweep_name: str, lease_s: float) -> list[Run]:
+    """The sweep's child runs that a live trial still writes (their lease has not expired)."""
+    parent = tracking.find_sweep(client, [experiment_id], sweep_name)
+    if parent is None:
+        return []
+    return [r for r in tracking.child_runs(client, experiment_id, parent.info.run_id) if tracking.is_owned(r, lease_s)]
+
+
 def plan_sweep(
     client: MlflowClient,
     experiment_id: str,
@@ -91,7 +139,16 @@ def plan_sweep(
         parent_id = parent.info.run_id
         sweep_id = parent.data.tags.get("phasesweep.sweep_id", sweep_id)
         client.update_run(parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
-        tracking.set_tags(client, parent_id, {"phasesweep.command": command_line(), "phasesweep.n_trials": len(specs)})
+        tracking.set_tags(
+            client,
+            parent_id,
+            {
+                "phasesweep.command": command_line(),
+                "phasesweep.n_trials": len(specs),
+                tracking.HEARTBEAT_TAG: f"{time.time():.1f}",
+                DRIVER_TAG: this_driver(),
+            },
+        )
         existing = _children(client, experiment_id, parent_id)
     else:
         parent_id = tracking.create_run(
@@ -99,7 +156,13 @@ def plan_sweep(
             experiment_id,
             name=f"{specs[0].experiment_name} sweep {sweep_id}",
             params={f"sweep.{k}": ",".join(v) for k, v in axes.items()} | {"sweep.n_trials": len(specs)},
-            tags=parent_tags | {"phasesweep.sweep_name": sweep_name, "phasesweep.sweep_id": sweep_id},
+            tags=parent_tags
+            | {
+                "phasesweep.sweep_name": sweep_name,
+                "phasesweep.sweep_id": sweep_id,
+                tracking.HEARTBEAT_TAG: f"{time.time():.1f}",
+                DRIVER_TAG: this_driver(),
+            },
         )
         existing = {}
     actions, skipped = [], {}
@@ -115,6 +178,8 @@ def plan_sweep(
             actions.append("resume")
             spec.run_id = interrupted[0].info.run_id
             client.update_run(spec.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+            for stale in STALE_ON_RESUME & set(interrupted[0].data.tags):
+                client.delete_tag(spec.run_id, stale)
         else:
             actions.append("new")
             spec.run_id = create_trial_run(client, experiment_id, spec, parent_run_id=parent_id, axes=set(axes))

@@ -6,7 +6,8 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipelines.driver import console, create_trial_run, summary_table
+from pipelines.driver import console, create_trial_run, end_failed, summary_table
+from pipelines.preflight import check_tracking
 from pipelines.spec import build_spec
 from pipelines.validate import check_resources, local_capacity
 from workers import tracking
@@ -21,8 +22,8 @@ def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
     spec = build_spec(cfg, overrides)  # raises ConfigError before anything is created
     check_resources(cfg.resources, [local_capacity(cfg.cluster)], "this machine")
     spec.tracking_uri = tracking.resolve_tracking_uri(spec.tracking.uri)
+    experiment_id = check_tracking(spec.tracking, spec.tracking_uri, local=True)
     client = MlflowClient(tracking_uri=spec.tracking_uri)
-    experiment_id = tracking.ensure_experiment(client, spec.tracking.experiment)
     spec.run_id = create_trial_run(client, experiment_id, spec)
     out = console()
     out.print(f"[bold]phasesweep[/] {spec.experiment_name}: 1 trial → {spec.tracking_uri} (run {spec.run_id})")
@@ -32,6 +33,7 @@ def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
         result = run_trial(spec, on_step=lambda step: progress.update(task, completed=step + 1))
     out.print(summary_table([(spec, result)], title=f"{spec.experiment_name}"))
     if result.status is TrialStatus.failed:
+        end_failed(client, spec.run_id, result.error or "failed", resumable=result.resumable)
         out.print(f"[red]trial failed:[/] {result.error}", soft_wrap=True)
         raise SystemExit(1)
     _key, _, value = result.headline.partition("=")

@@ -23,13 +23,17 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipelines.driver import command_line, console, summary_table
-from pipelines.runtree import default_sweep_name, plan_sweep
+from pipelines.driver import command_line, console, end_failed, summary_table
+from pipelines.preflight import check_tracking
+from pipelines.runtree import default_sweep_name, live_owner, owned_children, plan_sweep
 from pipelines.spec import build_spec, run_name
 from pipelines.validate import ConfigError, check_resources, fail, local_capacity
 from workers import tracking
 from workers.spec import TrialResult, TrialSpec, TrialStatus
 from workers.trial import ray_trial
+
+EXIT_BUSY = 3
+"""Exit code of a sweep refused because another live driver owns it."""
 
 ComposeTrial = Callable[[Sequence[str], int], DictConfig]
 """(a trial's overrides, its job number) -> its composed config, as Hydra's config loader gives it."""
@@ -119,35 +123,54 @@ def run_sweep(
             "reach, not a file on this machine; use tracking=server with tracking.uri=http://<host>:5000 "
             "or set MLFLOW_TRACKING_URI"
         )
-    if not remote:
-        capacity = local_capacity(cluster)
-        try:
+    try:
+        if not remote:
+            capacity = local_capacity(cluster)
             for spec in specs:
                 check_resources(OmegaConf.structured(spec.resources), [capacity], "this machine")
-        except ConfigError as err:
-            fail(str(err))
+        experiment_id = check_tracking(specs[0].tracking, uri, local=not remote)
+    except ConfigError as err:
+        fail(str(err))
+    client = MlflowClient(tracking_uri=uri)
+    sweep_name = first_cfg.get("sweep_name") or default_sweep_name(specs[0].experiment_name, job_overrides)
+    lease_s = specs[0].tracking.lease_s
+    if first_cfg.get("resume", True):
+        owner = live_owner(client, experiment_id, sweep_name, lease_s)
+        if owner is not None:
+            fail(
+                f"sweep {sweep_name!r} is running in another driver (parent run {owner.info.run_id}, last "
+                f"heartbeat {tracking.lease_age(owner):.0f} s ago); wait for it to end, or rerun once its "
+                f"lease (tracking.lease_s={lease_s:g}) has expired if that driver was killed",
+                code=EXIT_BUSY,
+            )
 
     out = console()
     import ray
 
     started = _connect(cluster, specs)
     try:
-        return _run_sweep(pairs, job_overrides, out, sweep_dir=sweep_dir, poll_interval_s=poll_interval_s)
+        return _run_sweep(
+            pairs,
+            job_overrides,
+            out,
+            client=client,
+            experiment_id=experiment_id,
+            sweep_name=sweep_name,
+            sweep_dir=sweep_dir,
+            poll_interval_s=poll_interval_s,
+        )
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_sweep(pairs, job_overrides, out, *, sweep_dir: str, poll_interval_s: float):
+def _run_sweep(pairs, job_overrides, out, *, client, experiment_id, sweep_name, sweep_dir, poll_interval_s):
     import ray
 
     first_cfg = pairs[0][0]
     specs = [spec for _, spec in pairs]
     uri = tracking.resolve_tracking_uri(specs[0].tracking.uri)
-    client = MlflowClient(tracking_uri=uri)
-    experiment_id = tracking.ensure_experiment(client, specs[0].tracking.experiment)
     axes = _axes(job_overrides)
-    sweep_name = first_cfg.get("sweep_name") or default_sweep_name(specs[0].experiment_name, job_overrides)
     parent_tags: dict[str, Any] = {
         "phasesweep.kind": "sweep",
         "phasesweep.command": command_line(),
@@ -159,6 +182,8 @@ def _run_sweep(pairs, job_overrides, out, *, sweep_dir: str, poll_interval_s: fl
         parent_tags["mlflow.source.git.commit"] = commit
     for spec in specs:
         spec.tracking_uri = uri
+    if first_cfg.get("resume", True):
+        _wait_for_orphans(client, experiment_id, sweep_name, specs[0].tracking.lease_s, out)
     plan = plan_sweep(
         client,
         experiment_id,
@@ -169,63 +194,81 @@ def _run_sweep(pairs, job_overrides, out, *, sweep_dir: str, poll_interval_s: fl
         axes=axes,
         parent_tags=parent_tags,
     )
-    counts = plan.counts()
-    resources = ray.cluster_resources()
-    out.print(
-        f"[bold]phasesweep[/] {specs[0].experiment_name}: {len(specs)} trials "
-        f"(new {counts['new']}, resumed {counts['resume']}, skipped {counts['skip']}) on Ray "
-        f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs) → {uri}\n"
-        f"  sweep {sweep_name!r}, parent run {plan.parent_id}" + (" (continued)" if plan.reused_parent else "")
-    )
-    labels = [run_name(spec.overrides, set(axes)) or "trial" for spec in specs]
-    results: list[TrialResult | None] = [plan.skipped.get(i) for i in range(len(specs))]
-    task = ray.remote(ray_trial)
-    refs = {}
-    for i, spec in enumerate(specs):
-        if plan.actions[i] == "skip":
-            continue
-        options = dict(
-            num_cpus=spec.resources.cpus,
-            num_gpus=spec.resources.gpus,
-            max_retries=spec.resources.max_retries,
-            name=labels[i],
+    beating = tracking.heartbeat(uri, plan.parent_id, specs[0].tracking.lease_s / 4)  # this driver owns the sweep
+    try:
+        counts = plan.counts()
+        resources = ray.cluster_resources()
+        out.print(
+            f"[bold]phasesweep[/] {specs[0].experiment_name}: {len(specs)} trials "
+            f"(new {counts['new']}, resumed {counts['resume']}, skipped {counts['skip']}) on Ray "
+            f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs) → {uri}\n"
+            f"  sweep {sweep_name!r}, parent run {plan.parent_id}" + (" (continued)" if plan.reused_parent else "")
         )
-        refs[task.options(**options).remote(spec)] = i
-    slots = max(1, int(resources.get("CPU", 1) // max(specs[0].resources.cpus, 1e-3)))
-    interrupted = _wait_all(refs, results, specs, labels, client, poll_interval_s, slots, out)
+        labels = [run_name(spec.overrides, set(axes)) or "trial" for spec in specs]
+        results: list[TrialResult | None] = [plan.skipped.get(i) for i in range(len(specs))]
+        task = ray.remote(ray_trial)
+        refs = {}
+        for i, spec in enumerate(specs):
+            if plan.actions[i] == "skip":
+                continue
+            options = dict(
+                num_cpus=spec.resources.cpus,
+                num_gpus=spec.resources.gpus,
+                max_retries=spec.resources.max_retries,
+                name=labels[i],
+            )
+            refs[task.options(**options).remote(spec)] = i
+        slots = max(1, int(resources.get("CPU", 1) // max(specs[0].resources.cpus, 1e-3)))
+        interrupted = _wait_all(refs, results, specs, labels, client, poll_interval_s, slots, out)
 
-    for spec, res in zip(specs, results, strict=True):
-        if res is None:
-            tracking.set_tags(client, spec.run_id, {"phasesweep.status": "killed"})
-            client.set_terminated(spec.run_id, status="KILLED")
-    out.print(summary_table(list(zip(specs, results, strict=True)), title=f"sweep {sweep_name}", axes=set(axes)))
-    final = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
-    final["killed"] = sum(r is None for r in results)
-    tracking.set_tags(
-        client,
-        plan.parent_id,
-        {f"phasesweep.{k}": v for k, v in final.items()}
-        | {
-            f"phasesweep.{k}": v
-            for k, v in (("skipped", counts["skip"]), ("resumed", counts["resume"]), ("new", counts["new"]))
-        },
-    )
-    if not interrupted:
-        _analyze(client, plan.parent_id, out)
-    status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
-    client.set_terminated(plan.parent_id, status=status)
-    out.print(
-        f"skipped {counts['skip']} · resumed {counts['resume']} · new {counts['new']} · "
-        f"finished {final['finished']} · diverged {final['diverged']} · failed {final['failed']} · "
-        f"killed {final['killed']}\n"
-        f"MLflow: parent run {plan.parent_id} ({status}); browse with `mlflow ui --backend-store-uri {uri}`"
-    )
-    if interrupted:
-        out.print("interrupted: run the same command again to resume this sweep")
-        raise SystemExit(130)
-    if final["failed"]:
-        raise SystemExit(1)
-    return [(cfg, spec, res) for (cfg, spec), res in zip(pairs, results, strict=True)]
+        for spec, res in zip(specs, results, strict=True):
+            if res is None:
+                tracking.set_tags(client, spec.run_id, {"phasesweep.status": "killed"})
+                client.set_terminated(spec.run_id, status="KILLED")
+        out.print(summary_table(list(zip(specs, results, strict=True)), title=f"sweep {sweep_name}", axes=set(axes)))
+        final = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
+        final["killed"] = sum(r is None for r in results)
+        tracking.set_tags(
+            client,
+            plan.parent_id,
+            {f"phasesweep.{k}": v for k, v in final.items()}
+            | {
+                f"phasesweep.{k}": v
+                for k, v in (("skipped", counts["skip"]), ("resumed", counts["resume"]), ("new", counts["new"]))
+            },
+        )
+        if not interrupted:
+            _analyze(client, plan.parent_id, out)
+        status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
+        client.set_terminated(plan.parent_id, status=status)
+        out.print(
+            f"skipped {counts['skip']} · resumed {counts['resume']} · new {counts['new']} · "
+            f"finished {final['finished']} · diverged {final['diverged']} · failed {final['failed']} · "
+            f"killed {final['killed']}\n"
+            f"MLflow: parent run {plan.parent_id} ({status}); browse with `mlflow ui --backend-store-uri {uri}`"
+        )
+        if interrupted:
+            out.print("interrupted: run the same command again to resume this sweep")
+            raise SystemExit(130)
+        if final["failed"]:
+            raise SystemExit(1)
+        return [(cfg, spec, res) for (cfg, spec), res in zip(pairs, results, strict=True)]
+    finally:
+        beating.set()
+
+
+def _wait_for_orphans(client: MlflowClient, experiment_id: str, sweep_name: str, lease_s: float, out) -> None:
+    """Wait until no trial of the sweep is still owned: after a driver was killed, its trials' leases
+    run out within `lease_s`, and only then may they be resumed here."""
+    owned = owned_children(client, experiment_id, sweep_name, lease_s)
+    if owned:
+        out.print(
+            f"waiting for {len(owned)} trial(s) of an earlier driver to let go of their runs "
+            f"(leases expire within tracking.lease_s={lease_s:g} s)"
+        )
+    while owned:
+        time.sleep(min(2.0, lease_s / 4))
+        owned = owned_children(client, experiment_id, sweep_name, lease_s)
 
 
 def _analyze(client: MlflowClient, parent_id: str, out) -> None:
@@ -275,19 +318,16 @@ def _wait_all(refs, results, specs, labels, client, poll_s, slots, out) -> bool:
 
 
 def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:
-    """The trial's result; a task that died (worker or node lost) becomes a FAILED run."""
+    """The trial's result. A failed trial's run is ended FAILED here when its own sink could not end it,
+    and a task that died (worker or node lost) becomes a FAILED run."""
     import ray
 
     start = time.perf_counter()
     try:
-        return ray.get(ref)
+        result = ray.get(ref)
     except Exception as exc:
         message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
-        try:
-            tracking.set_tags(client, spec.run_id, {"phasesweep.status": "failed", "phasesweep.error": message})
-            client.set_terminated(spec.run_id, status="FAILED")
-        except Exception:
-            log.exception("could not mark run %s FAILED", spec.run_id)
+        end_failed(client, spec.run_id, message)
         return TrialResult(
             status=TrialStatus.failed,
             steps=0,
@@ -297,3 +337,6 @@ def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:
             trial_key=spec.trial_key,
             seconds=time.perf_counter() - start,
         )
+    if result.status is TrialStatus.failed:
+        end_failed(client, spec.run_id, result.error or "failed", resumable=result.resumable)
+    return result

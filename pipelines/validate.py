@@ -111,6 +111,7 @@ RULES: list[Rule] = [
     Rule("data.n_modes", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("tracking.flush_every", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("tracking.outage_limit_s", _num(lambda v: v > 0), "must be > 0", "seconds"),
+    Rule("tracking.lease_s", _num(lambda v: v >= 2), "must be >= 2", "seconds; beats come every lease_s/4"),
     Rule("resources.cpus", _num(lambda v: v >= 0), "must be >= 0"),
     Rule(
         "resources.gpus",

@@ -91,6 +91,14 @@ CASES: dict[str, tuple[list[str], list[str], str]] = {
     "remote cluster, local store": (RBM, ["cluster=remote"], "tracking.uri"),
     # unwritable cache directory
     "cache dir under /proc": (RBM, ["data.cache_dir=/proc/phasesweep-cache"], "data.cache_dir"),
+    # tracking targets, checked before Ray starts
+    "no server there": (RBM, ["tracking.uri=http://127.0.0.1:1"], "tracking.uri"),
+    "empty experiment name": (RBM, ["tracking.experiment=''"], "tracking.experiment"),
+    "plain-path store": (RBM, ["tracking.uri=/nonexistent/dir/mlflow.db"], "tracking.uri"),
+    "sqlite in a missing dir": (RBM, ["tracking.uri=sqlite:////nonexistent/dir/mlflow.db"], "tracking.uri"),
+    "checkpoint dir under /proc": (RBM, ["tracking.checkpoint_dir=/proc/x"], "tracking.checkpoint_dir"),
+    "spool dir under /proc": (RBM, ["tracking.spool_dir=/proc/x"], "tracking.spool_dir"),
+    "lease too short": (RBM, ["tracking.lease_s=1"], "tracking.lease_s"),
 }
 
 
@@ -121,6 +129,7 @@ def test_every_malformed_input_is_one_clear_line(tmp_path):
         elif (work / "mlflow.db").exists() or (work / "ray").exists():
             problems.append(f"{case}: created a run store or started Ray")
     assert not problems, "\n".join(problems)
+    assert not Path("/nonexistent").exists(), "a refused tracking.uri created the directory it named"
 
 
 def test_a_corrupt_checkpoint_fails_its_trial_with_one_clear_line(tmp_path):

@@ -31,6 +31,10 @@ class TrackingConfig:
     store is unreachable before the trial fails; its spool is kept for replay."""
     spool_dir: str = ".phasesweep_spool"
     """Where unsent metric points wait during a tracking outage."""
+    lease_s: float = 60.0
+    """A running trial, and the driver of a running sweep, refresh a heartbeat tag every lease_s/4.
+    A rerun refuses a sweep whose driver beat within lease_s, and resumes a RUNNING trial only once
+    its beat is older than lease_s (its owner is gone, e.g. killed with kill -9)."""
 
 
 # -------------------------------------------------------------------------------- cluster

@@ -11,6 +11,8 @@ Modelled on NetKet's `MLFlowLog`: ``sink(step, metrics)`` buffers, ``sink.flush(
 - After a resume, `skip_logged()` drops points of steps the run already holds, so a retried
   trial never duplicates a step.
 - The full history is kept in memory so the loop can plot training curves.
+- `start_heartbeat(every_s)` refreshes the run's lease tag from a daemon thread, so a second driver
+  sees the run is owned (`workers.tracking.is_owned`) until the trial ends or dies.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-from workers.tracking import MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, chunks
+from workers.tracking import HEARTBEAT_TAG, MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, chunks, heartbeat
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -38,6 +41,28 @@ log = logging.getLogger(__name__)
 
 class TrackingOutage(RuntimeError):
     """The tracking store stayed unreachable past `tracking.outage_limit_s`."""
+
+
+class TrackingStoreFull(RuntimeError):
+    """The store (or the disk under it) refuses writes for good: full, or read-only. Not retried."""
+
+
+STORE_REFUSALS = ("database or disk is full", "no space left on device", "readonly database", "read-only file system")
+"""Errors that waiting never cures, so the sink fails at once instead of retrying them as an outage."""
+
+
+def free_space(path: str | Path) -> str:
+    """`'1.2 MiB free on /data'` for the file system holding `path` (or its nearest existing parent)."""
+    import shutil
+
+    where = Path(path).expanduser().resolve()
+    while not where.is_dir() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return f"free space on {where} unknown"
+    return f"{free / 2**20:.1f} MiB free on {where}"
 
 
 class MLflowSink:
@@ -60,6 +85,7 @@ class MLflowSink:
         outage_limit_s: float = 600.0,
         spool_dir: str | Path = ".phasesweep_spool",
     ) -> None:
+        self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.run_id = run_id
         self.flush_every = max(0, int(flush_every))
@@ -69,6 +95,19 @@ class MLflowSink:
         self._buffer: list[Metric] = []
         self._steps_buffered = 0
         self._logged_through: dict[str, int] | None = None
+        self._stop_beating: threading.Event | None = None
+
+    # ----------------------------------------------------------------------- the lease
+    def start_heartbeat(self, every_s: float) -> None:
+        """Beat now (retried like every write), then every `every_s` seconds until `stop_heartbeat()`."""
+        self.stop_heartbeat()
+        self.set_tags({HEARTBEAT_TAG: f"{time.time():.1f}"})
+        self._stop_beating = heartbeat(self.tracking_uri, self.run_id, every_s)
+
+    def stop_heartbeat(self) -> None:
+        if self._stop_beating is not None:
+            self._stop_beating.set()
+            self._stop_beating = None
 
     # ----------------------------------------------------------------------- retrying
     def _retry(self, what: str, call: Callable[[], Any]) -> Any:
@@ -79,6 +118,14 @@ class MLflowSink:
             try:
                 return call()
             except Exception as exc:
+                refusal = next((r for r in STORE_REFUSALS if r in str(exc).lower()), None)
+                if refusal is not None:
+                    store = self.tracking_uri.removeprefix("sqlite:///")
+                    raise TrackingStoreFull(
+                        f"the tracking store refuses writes while {what}: {refusal} "
+                        f"({free_space(store if '://' not in store else self.spool)}); "
+                        f"metrics not yet stored are kept in {self.spool}"
+                    ) from exc
                 if time.monotonic() + delay > deadline:
                     raise TrackingOutage(
                         f"tracking store unreachable for {self.outage_limit_s:g} s while {what} "
@@ -123,12 +170,17 @@ class MLflowSink:
         self.replay_spool()
 
     def _spool_append(self, metrics: list[Metric]) -> None:
-        self.spool.parent.mkdir(parents=True, exist_ok=True)
-        with self.spool.open("a") as fh:
-            for m in metrics:
-                fh.write(json.dumps([m.key, m.value, m.timestamp, m.step]) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            self.spool.parent.mkdir(parents=True, exist_ok=True)
+            with self.spool.open("a") as fh:
+                for m in metrics:
+                    fh.write(json.dumps([m.key, m.value, m.timestamp, m.step]) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise TrackingStoreFull(
+                f"cannot spool metrics to {self.spool} ({exc.strerror or exc}; {free_space(self.spool)})"
+            ) from exc
 
     def replay_spool(self) -> int:
         """Send the spool file's points and delete it; returns how many were sent."""

@@ -6,8 +6,11 @@ into their run through `workers.sink.MLflowSink`.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,12 @@ from typing import Any
 from mlflow.entities import Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_TAG = "phasesweep.heartbeat"
+"""Unix time of the last beat of a run's owner (its trial, or for a parent its driver). A RUNNING run whose
+beat is younger than `tracking.lease_s` is owned; an older one was interrupted and may be resumed."""
 
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
@@ -115,6 +124,39 @@ def find_sweep(client: MlflowClient, experiment_ids: list[str], name: str) -> Ru
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+def lease_age(run: Run) -> float | None:
+    """Seconds since the run's owner last beat, or None when it never did."""
+    beat = run.data.tags.get(HEARTBEAT_TAG)
+    try:
+        return max(0.0, time.time() - float(beat)) if beat else None
+    except ValueError:
+        return None
+
+
+def is_owned(run: Run, lease_s: float) -> bool:
+    """A RUNNING run whose owner beat within the last `lease_s` seconds: someone is writing it."""
+    age = lease_age(run)
+    return run.info.status == "RUNNING" and age is not None and age < lease_s
+
+
+def heartbeat(tracking_uri: str, run_id: str, every_s: float) -> threading.Event:
+    """Refresh the run's `HEARTBEAT_TAG` every `every_s` seconds from a daemon thread; set the returned
+    event to stop. A missed beat is only logged: a lease is four beats long, and the owner must not fail
+    because one tag write was late."""
+    stop = threading.Event()
+    client = MlflowClient(tracking_uri=tracking_uri)
+
+    def beat() -> None:
+        while not stop.wait(every_s):
+            try:
+                client.set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.1f}")
+            except Exception as exc:
+                log.warning("heartbeat of run %s missed (%s)", run_id, exc)
+
+    threading.Thread(target=beat, name=f"heartbeat-{run_id[:8]}", daemon=True).start()
+    return stop
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from workers.checkpoint import CheckpointStore
 from workers.families import load_family
 from workers.families.base import Device
 from workers.loop import plot_history, train
-from workers.sink import MLflowSink
+from workers.sink import MLflowSink, TrackingOutage, TrackingStoreFull
 from workers.spec import TrialResult, TrialSpec, TrialStatus
 
 
@@ -90,6 +90,7 @@ def run_trial(
     )
     steps_done = 0
     try:
+        sink.start_heartbeat(track.lease_s / 4)  # this trial owns its run while it beats
         sink.replay_spool()  # points a previous attempt could not send
         torch.manual_seed(spec.seed)
         # A trial computes on the CPUs it asked for, in-process as under Ray: oversubscribed
@@ -156,11 +157,12 @@ def run_trial(
         )
     except Exception as exc:  # a trial-level failure is data, never a crash of the sweep
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        resumable = isinstance(exc, (TrackingOutage, TrackingStoreFull))
         try:
             sink.outage_limit_s = min(sink.outage_limit_s, 10.0)
             sink.set_tags({"phasesweep.status": TrialStatus.failed.value, "phasesweep.error": message})
             sink.log_text(traceback.format_exc(), "error.txt")
-            sink.terminate("FAILED")
+            sink.terminate("KILLED" if resumable else "FAILED")
         except Exception:  # the store itself may be the failure; the driver ends the run then
             pass
         return TrialResult(
@@ -172,7 +174,10 @@ def run_trial(
             trial_key=spec.trial_key,
             node=node,
             seconds=time.perf_counter() - start,
+            resumable=resumable,
         )
+    finally:
+        sink.stop_heartbeat()
 
 
 def ray_trial(spec: TrialSpec) -> TrialResult:

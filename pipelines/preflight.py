@@ -1,0 +1,108 @@
+"""Checks of where a run writes, made in the driver in a few seconds, before Ray starts.
+
+`check_tracking` answers four questions, in this order, each with a one-line `ConfigError` naming the key:
+
+1. Is `tracking.uri` a store MLflow accepts, and does it answer? A sqlite file's directory must
+   already exist (nothing outside what the user named is created); a server must answer
+   `/health` within `PROBE_TIMEOUT_S`.
+2. Are `tracking.spool_dir` (on a local run) and `tracking.checkpoint_dir` writable directories?
+3. Can the experiment be read, or created?
+4. Does the store take a write? The probe sets the experiment tag `phasesweep.last_launch`.
+
+The cheap checks come first, so a refused launch creates no store.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from pipelines.validate import ConfigError
+from workers.config import TrackingConfig
+from workers.sink import free_space
+
+PROBE_TIMEOUT_S = 3.0
+SQLITE = "sqlite:///"
+
+
+def _reason(exc: BaseException) -> str:
+    """The most specific one-line reason in an exception chain."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
+
+
+def _check_uri(uri: str) -> None:
+    key = f"tracking.uri={uri}"
+    if uri.startswith(SQLITE):
+        path = Path(uri[len(SQLITE) :])
+        if not path.parent.is_dir():
+            raise ConfigError(f"{key}: the directory {path.parent} does not exist; create it or choose another path")
+        if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise ConfigError(f"{key}: {path if path.exists() else path.parent} is not writable")
+    elif uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S):
+                pass
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (401, 403):  # a server behind basic auth still answers
+                raise ConfigError(f"{key}: the server answered /health with HTTP {exc.code}") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"{key}: no MLflow server answers there within {PROBE_TIMEOUT_S:g} s ({_reason(exc)}); "
+                "start one (deploy/README.md) or unset tracking.uri for the local sqlite store"
+            ) from None
+    elif "://" not in uri or uri.startswith("file:"):
+        path = uri.removeprefix("file://").removeprefix("file:")
+        raise ConfigError(
+            f"{key}: MLflow 3 no longer writes to a plain directory store; "
+            f"for a file use {SQLITE}{Path(path).expanduser().resolve()}, or a server's http://host:5000"
+        )
+
+
+def _check_dir(key: str, value: str) -> None:
+    """`value` is, or can be made, a directory this process can write to (it is what the user named)."""
+    path = Path(value).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".phasesweep-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"{key}={value}: not a writable directory ({exc.strerror or _reason(exc)})") from None
+
+
+def check_tracking(track: TrackingConfig, uri: str, *, local: bool) -> str:
+    """Check the store, the experiment and the directories a trial writes; returns the experiment id.
+
+    `local` is True when the trials run on this machine, so their spool directory is checked here.
+    """
+    if not isinstance(track.experiment, str) or not track.experiment.strip():
+        raise ConfigError(f"tracking.experiment={track.experiment!r}: must be a non-empty name")
+    _check_uri(uri)
+    if local:
+        _check_dir("tracking.spool_dir", track.spool_dir)
+    if track.checkpoint_dir:
+        _check_dir("tracking.checkpoint_dir", track.checkpoint_dir)
+    from mlflow.tracking import MlflowClient
+
+    from workers import tracking
+
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = tracking.ensure_experiment(client, track.experiment)
+    except Exception as exc:
+        raise ConfigError(
+            f"tracking.uri={uri}: cannot open experiment {track.experiment!r} there ({_reason(exc)})"
+        ) from None
+    try:
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        client.set_experiment_tag(experiment_id, "phasesweep.last_launch", stamp)
+    except Exception as exc:
+        where = f"; {free_space(uri.removeprefix(SQLITE))}" if uri.startswith(SQLITE) else ""
+        raise ConfigError(f"tracking.uri={uri}: the store refuses writes ({_reason(exc)}{where})") from None
+    return experiment_id
