@@ -10,12 +10,13 @@ Without -m the trial runs here through `workers.run_trial`; with -m the Ray laun
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import pipelines.schema  # noqa: F401  (registers the typed schemas)
 from pipelines.validate import ConfigError, fail
@@ -52,34 +53,98 @@ def check_group_choices(args: list[str]) -> None:
                 fail(f"{group}={value}: unknown {group}; choose one of: {', '.join(options)}")
 
 
+FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn"}
+FLAGS_WITH_VALUE |= {"--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
+"""Hydra's flags whose next argument is their value, not an override."""
+
+
+def override_args(args: list[str]) -> list[str]:
+    """The overrides on a command line: its positional arguments, less the values of Hydra's own flags."""
+    out, flag_value = [], False
+    for arg in args:
+        if flag_value and "=" not in arg:
+            flag_value = False
+            continue
+        flag_value = arg in FLAGS_WITH_VALUE
+        if not arg.startswith("-"):
+            out.append(arg)
+    return out
+
+
+def check_grammar(args: list[str]) -> None:
+    """Name an override Hydra cannot parse (`model.width16`) in one line, exit 2."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for arg in override_args(args):
+        try:
+            parser.parse_override(arg)
+        except Exception as exc:
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            why = lines[1] if len(lines) > 1 else _first_line(exc)
+            fail(f"{arg}: not an override ({why}); write key=value, e.g. model.width=16, or a,b,c to sweep")
+
+
 def check_composition(args: list[str]) -> None:
-    """Compose the config once per value of every override, so that a value of the wrong type
-    or a misspelled key is reported in one line (Hydra's own report spans several)."""
+    """Compose the config once per structure, and check every swept value against its key, so that a
+    value of the wrong type, a misspelled key or an oversized sweep is reported in one line (Hydra's own
+    report spans several) before anything runs.
+
+    A swept config group (`model=rbm,ebm_mlp`) is composed once per choice. A swept value is composed
+    once and every other value of it is assigned to that composed config, which checks its type
+    in microseconds, so 10,000 seeds are checked in about a second.
+    """
     if any(a in ("--help", "-h", "--hydra-help", "--info", "--version", "--shell-completion", "-sc") for a in args):
         return
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.types import RunMode
 
-    candidates = [a for a in args if not a.startswith("-") and "=" in a and not a.startswith("hydra.")]
-    try:
-        parsed = OverridesParser.create().parse_overrides(candidates)
-    except Exception as exc:
-        fail(f"cannot parse the overrides: {str(exc).splitlines()[0]}")
+    candidates = [a for a in override_args(args) if "=" in a and not a.startswith("hydra.")]
+    parser = OverridesParser.create()
+    parsed = parser.parse_overrides(candidates)  # check_grammar has named any bad one
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
-    trials = [
-        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] for o in parsed if o.is_sweep_override()
-    ]
-    probes = [fixed] + [[*fixed, one] for values in trials for one in values]
     if GlobalHydra.instance().is_initialized():
         return
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        for overrides in probes:
-            try:
-                compose("config", overrides=overrides)
-            except Exception as exc:
-                culprit = overrides[-1] if overrides and overrides is not fixed else " ".join(fixed)
-                fail(f"{culprit}: {_first_line(exc)}")
+        base = _compose(compose, fixed, " ".join(fixed) or "the defaults", hydra=True)
+        swept = {o.get_key_element(): o for o in parsed if o.is_sweep_override()}
+        if "-m" in args or "--multirun" in args or base.hydra.mode is RunMode.MULTIRUN:
+            for key, value in (base.hydra.sweeper.get("params") or {}).items():
+                swept.setdefault(key, parser.parse_override(f"{key}={value}"))  # the command line wins
+        _check_size(swept, base)
+        for key, o in swept.items():
+            values = list(o.sweep_string_iterator())
+            if o.key_or_group in GROUPS or o.is_add() or o.is_delete() or o.is_force_add():
+                for value in values:  # another choice of group can change the whole structure
+                    _compose(compose, [*fixed, f"{key}={value}"], f"{key}={value}")
+                continue
+            cfg = _compose(compose, [*fixed, f"{key}={values[0]}"], f"{key}={values[0]}")
+            for value, parsed_value in zip(values[1:], list(o.sweep_iterator())[1:], strict=True):
+                try:
+                    OmegaConf.update(cfg, key, parsed_value, merge=False)
+                except Exception as exc:
+                    fail(f"{key}={value}: {_first_line(exc)}")
+
+
+def _compose(compose, overrides: list[str], culprit: str, hydra: bool = False) -> DictConfig:
+    try:
+        return compose("config", overrides=overrides, return_hydra_config=hydra)
+    except Exception as exc:
+        fail(f"{culprit}: {_first_line(exc)}")
+        raise  # unreachable: fail exits
+
+
+def _check_size(swept: dict, base: DictConfig) -> None:
+    """Refuse a sweep of more than `max_trials` trials before one of them is composed."""
+    count = math.prod(len(list(o.sweep_string_iterator())) for o in swept.values())
+    limit = base.get("max_trials")
+    if swept and limit is not None and count > limit:
+        fail(
+            f"this sweep has {count:,} trials, more than max_trials={limit}; "
+            f"add max_trials={count} to run it, or sweep fewer values"
+        )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -103,6 +168,7 @@ def phasesweep(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    check_grammar(sys.argv[1:])
     check_group_choices(sys.argv[1:])
     check_composition(sys.argv[1:])
     phasesweep()

@@ -1,8 +1,10 @@
 """The sweep's run tree in MLflow, and how a re-run sweep resumes it.
 
 A sweep is identified by its name: `sweep_name` from config, or by default the experiment
-name plus a hash of the trials' overrides (so running the same command again is the same
-sweep). With `resume=true` (the default) a sweep whose parent run exists continues it:
+name plus a hash of its fixed overrides and of the keys it sweeps (`default_sweep_name`), so
+running the same command again, or with more values of a swept key, is the same sweep. With
+`resume=true` (the default) a sweep whose parent run exists continues it, and its parent's
+`phasesweep.axis.*` tags grow to every value swept so far:
 
 - a trial key with a FINISHED child run is **skipped**;
 - a trial whose child run was interrupted (RUNNING, SCHEDULED or KILLED) is **resumed** in that
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow.entities import RunStatus
 
 from pipelines.driver import command_line, create_trial_run
+from pipelines.sweepdata import AXIS_TAG
 from workers import tracking
 from workers.spec import TrialResult, TrialStatus
 
@@ -45,8 +48,19 @@ STALE_ON_RESUME = {"phasesweep.error"}
 
 
 def default_sweep_name(experiment: str, job_overrides: Sequence[Sequence[str]]) -> str:
-    blob = json.dumps(sorted(sorted(o) for o in job_overrides))
-    return f"{experiment}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+    """`<experiment>-<hash>` of what the sweep holds fixed (key=value) and which keys it sweeps, but not
+    the swept values: the same command with more values of a swept key continues the same sweep, while
+    changing a fixed value, or sweeping another key, starts a new one."""
+    values: dict[str, set[str]] = {}
+    for overrides in job_overrides:
+        for o in overrides:
+            key, _, value = o.partition("=")
+            values.setdefault(key, set()).add(value)
+    identity = {
+        "fixed": sorted(f"{k}={next(iter(v))}" for k, v in values.items() if len(v) == 1),
+        "swept": sorted(k for k, v in values.items() if len(v) > 1),
+    }
+    return f"{experiment}-{hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]}"
 
 
 @dataclass
@@ -135,6 +149,13 @@ def plan_sweep(
 ) -> Plan:
     """Create or reopen the parent run and decide, per trial, skip / resume / new."""
     parent = tracking.find_sweep(client, [experiment_id], sweep_name) if resume else None
+    grown = dict(axes)
+    if parent is not None:
+        for key, values in axes.items():  # a continued sweep's axes are the union over its commands
+            before = parent.data.tags.get(f"{AXIS_TAG}{key}")
+            old = before.split(",") if before else parent.data.params.get(f"sweep.{key}", "").split(",")
+            grown[key] = [v for v in old if v] + [v for v in values if v not in old]
+    axis_tags = {f"{AXIS_TAG}{k}": ",".join(v) for k, v in grown.items()}
     if parent is not None:
         parent_id = parent.info.run_id
         sweep_id = parent.data.tags.get("phasesweep.sweep_id", sweep_id)
@@ -147,7 +168,8 @@ def plan_sweep(
                 "phasesweep.n_trials": len(specs),
                 tracking.HEARTBEAT_TAG: f"{time.time():.1f}",
                 DRIVER_TAG: this_driver(),
-            },
+            }
+            | axis_tags,
         )
         existing = _children(client, experiment_id, parent_id)
     else:
@@ -162,7 +184,8 @@ def plan_sweep(
                 "phasesweep.sweep_id": sweep_id,
                 tracking.HEARTBEAT_TAG: f"{time.time():.1f}",
                 DRIVER_TAG: this_driver(),
-            },
+            }
+            | axis_tags,
         )
         existing = {}
     actions, skipped = [], {}

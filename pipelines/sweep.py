@@ -318,8 +318,9 @@ def _wait_all(refs, results, specs, labels, client, poll_s, slots, out) -> bool:
 
 
 def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:
-    """The trial's result. A failed trial's run is ended FAILED here when its own sink could not end it,
-    and a task that died (worker or node lost) becomes a FAILED run."""
+    """The trial's result. A failed trial's run is ended FAILED here when its own sink could not end it.
+    A task whose worker or node died past its retries ends KILLED, so a rerun resumes it from its
+    checkpoint instead of starting it again."""
     import ray
 
     start = time.perf_counter()
@@ -327,7 +328,7 @@ def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:
         result = ray.get(ref)
     except Exception as exc:
         message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
-        end_failed(client, spec.run_id, message)
+        end_failed(client, spec.run_id, message, resumable=True)  # the worker died, not the trial's code
         return TrialResult(
             status=TrialStatus.failed,
             steps=0,
@@ -336,6 +337,7 @@ def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:
             run_id=spec.run_id,
             trial_key=spec.trial_key,
             seconds=time.perf_counter() - start,
+            resumable=True,
         )
     if result.status is TrialStatus.failed:
         end_failed(client, spec.run_id, result.error or "failed", resumable=result.resumable)

@@ -15,6 +15,9 @@ import numpy as np
 
 from workers import tracking
 
+AXIS_TAG = "phasesweep.axis."
+"""Parent-run tags `phasesweep.axis.<key>`: every value of a swept key over all commands of the sweep."""
+
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
@@ -56,9 +59,14 @@ def is_number(text: str) -> bool:
 
 
 def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
-    """The sweep under `parent_id`: its axes (from the parent's `sweep.*` params) and trials."""
+    """The sweep under `parent_id`: its axes and trials.
+
+    The axes are the parent's `phasesweep.axis.*` tags, which a continued sweep extends, or for a sweep
+    made before them its `sweep.*` params (the first command's grid; params cannot change).
+    """
     parent = client.get_run(parent_id)
-    axes = {
+    axes = {k[len(AXIS_TAG) :]: v.split(",") for k, v in parent.data.tags.items() if k.startswith(AXIS_TAG)}
+    axes = axes or {
         k[len("sweep.") :]: v.split(",")
         for k, v in parent.data.params.items()
         if k.startswith("sweep.") and k != "sweep.n_trials"

@@ -48,6 +48,10 @@ def _int(pred: Callable[[int], bool]) -> Callable[[Any], bool]:
 RULES: list[Rule] = [
     Rule("seed", _int(lambda v: v >= 0), "must be an integer >= 0"),
     Rule("resume", lambda v: isinstance(v, bool), "must be true or false"),
+    Rule("seed", _int(lambda v: v < 2**63), "must be below 2**63", "the range torch's and numpy's generators take"),
+    Rule("max_trials", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("cluster.num_cpus", lambda v: v is None or _int(lambda n: n >= 1)(v), "must be null or an integer >= 1"),
+    Rule("cluster.num_gpus", lambda v: v is None or _int(lambda n: n >= 0)(v), "must be null or an integer >= 0"),
     Rule(
         "sweep_name",
         lambda v: v is None or (isinstance(v, str) and v and "'" not in v),

@@ -99,6 +99,11 @@ CASES: dict[str, tuple[list[str], list[str], str]] = {
     "checkpoint dir under /proc": (RBM, ["tracking.checkpoint_dir=/proc/x"], "tracking.checkpoint_dir"),
     "spool dir under /proc": (RBM, ["tracking.spool_dir=/proc/x"], "tracking.spool_dir"),
     "lease too short": (RBM, ["tracking.lease_s=1"], "tracking.lease_s"),
+    # grammar, sizes and ranges
+    "no equals sign": ([], ["experiment=rbm_ising", "model.width16"], "model.width16"),
+    "10,000 trials": (["-m", "experiment=rbm_ising"], ["seed=range(0,10000)"], "max_trials"),
+    "seed past 2**63": (RBM, ["seed=1180591620717411303424"], "seed"),
+    "embedded Ray with -1 CPUs": (RBM, ["cluster.num_cpus=-1"], "cluster.num_cpus"),
 }
 
 

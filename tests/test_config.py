@@ -67,3 +67,27 @@ def test_help_lists_config_groups(run_cli, workdir: Path):
     assert out.returncode == 0, out.stderr
     for group in ("model", "data", "train", "tracking", "cluster", "experiment", "sweep"):
         assert f"\n{group}:" in out.stdout, f"--help does not list the {group} group"
+
+
+def _one_line_error(out) -> str:
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("phasesweep: error: "), out.stderr
+    return lines[0]
+
+
+def test_an_unparsable_override_is_one_line(run_cli, workdir: Path):
+    line = _one_line_error(run_cli("experiment=rbm_ising", "model.width16", cwd=workdir))
+    assert "model.width16: not an override" in line and "key=value" in line
+
+
+def test_an_oversized_sweep_is_refused_before_anything_is_composed(run_cli, workdir: Path):
+    line = _one_line_error(run_cli("-m", "experiment=rbm_ising", "seed=range(0,10000)", cwd=workdir))
+    assert "10,000 trials, more than max_trials=5000" in line and "max_trials=10000" in line
+    grid = _one_line_error(run_cli("+sweep=rbm_ising_grid", "max_trials=5", cwd=workdir))  # a sweep file counts
+    assert "12 trials" in grid
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_every_swept_value_is_type_checked(run_cli, workdir: Path):
+    line = _one_line_error(run_cli("-m", "experiment=rbm_ising", "data.temperature=2.0,abc,3.0", cwd=workdir))
+    assert line.startswith("phasesweep: error: data.temperature=abc:")

@@ -223,3 +223,18 @@ def test_worker_node_killed_mid_trial_resumes_from_checkpoint(tmp_path, mlflow_s
         assert resumed.data.tags["phasesweep.ray_node"] != node.node_id
     finally:
         cluster.shutdown()
+
+
+def test_extending_a_sweep_under_its_default_name_continues_it(tmp_path):
+    base = ["-m", "experiment=rbm_ising", *TINY]
+    first = cli(*base, "data.temperature=2.0,2.5,3.0,3.5", cwd=tmp_path, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    more = cli(*base, "data.temperature=2.0,2.5,3.0,3.5,4.0", cwd=tmp_path, timeout=600)
+    assert more.returncode == 0, more.stdout + more.stderr
+    assert "skipped 4 · resumed 0 · new 1" in " ".join(more.stdout.split())
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=100)
+    parents = [r for r in runs if r.data.tags.get("phasesweep.kind") == "sweep"]
+    assert len(parents) == 1 and len(children(client)) == 5
+    assert parents[0].data.tags["phasesweep.axis.data.temperature"] == "2.0,2.5,3.0,3.5,4.0"
+    assert_exactly_once(client, 25, n_trials=5)

@@ -66,8 +66,9 @@ class ResourcesConfig:
     """CPUs per trial (fractions allowed)."""
     gpus: float = 0.0
     """GPUs per trial; fractions < 1 let trials share one GPU."""
-    max_retries: int = 0
-    """Times Ray re-runs a trial whose worker process or node died."""
+    max_retries: int = 2
+    """Times Ray re-runs a trial whose worker process or node died; each retry resumes from the trial's
+    last checkpoint in the same run. Past them the run ends KILLED, so a rerun resumes it too."""
 
 
 # ------------------------------------------------------------------------------ analysis
