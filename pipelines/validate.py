@@ -57,7 +57,12 @@ RULES: list[Rule] = [
         lambda v: v is None or (isinstance(v, str) and v and "'" not in v),
         "must be null or a name without quotes",
     ),
-    Rule("data.temperature", _num(lambda v: v > 0), "must be > 0", "temperatures are in units of J/k_B"),
+    Rule(
+        "data.temperature",
+        _num(lambda v: v > 0 and math.isfinite(1.0 / v)),
+        "must be > 0 with a finite 1/T",
+        "temperatures are in units of J/k_B",
+    ),
     Rule("data.L", _int(lambda v: v >= 2), "must be an integer >= 2", "the linear lattice size"),
     Rule("data.n_samples", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("data.burn_in", _int(lambda v: v >= 0), "must be an integer >= 0", "Monte Carlo sweeps"),

@@ -26,6 +26,7 @@ CASES: dict[str, tuple[list[str], list[str], str]] = {
     "T=0": (RBM, ["data.temperature=0"], "data.temperature"),
     "T=nan": (RBM, ["data.temperature=nan"], "data.temperature"),
     "T=inf": (RBM, ["data.temperature=inf"], "data.temperature"),
+    "T so small 1/T overflows": (RBM, ["data.temperature=1e-320"], "data.temperature"),
     "one bad T in a sweep": (["-m", "experiment=rbm_ising"], ["data.temperature=2.0,-2.0"], "data.temperature"),
     "width 0": (RBM, ["model.width=0"], "model.width"),
     "width negative": (RBM, ["model.width=-4"], "model.width"),

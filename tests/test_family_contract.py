@@ -148,3 +148,29 @@ def test_composing_a_config_imports_no_family_code():
     probe = "import sys, pipelines.schema; print(sorted(m for m in ('torch', 'mlflow', 'ray') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_an_update_that_overflows_its_dtype_is_a_divergence_not_a_crash():
+    """`train.lr=1e308` into a float32 update raises in torch; the loop reports it as diverged at that step."""
+    from workers.loop import train
+
+    class Sink(dict):
+        def __init__(self):
+            super().__init__()
+            self.history = {}
+
+        def __call__(self, step, metrics):
+            self[step] = metrics
+
+    family = make("rbm")
+    family.optimizer.param_groups[0]["lr"] = 1e308
+    outcome = train(family, Sink(), steps=5, observe_every=5)
+    assert outcome.diverged and outcome.step == 0
+    assert outcome.bad_keys[0].startswith("overflow: ")
+
+    class Broken:
+        def step(self, step):
+            raise RuntimeError("a bug in the update")
+
+    with pytest.raises(RuntimeError, match="a bug"):
+        train(Broken(), Sink(), steps=5, observe_every=5)

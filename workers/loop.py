@@ -1,8 +1,9 @@
 """The one training loop. Every family runs through `train`, fresh or resumed.
 
 Each step: the family's update; its observables every `observe_every` steps, together with
-a finiteness check of its parameters; a finiteness check of every metric (non-finite ends
-the trial as *diverged*: an outcome with its step, not a crash); one call to the sink; and
+a finiteness check of its parameters; a finiteness check of every metric (non-finite, or an
+update that overflows its dtype, ends the trial as *diverged*: an outcome with its step, not a
+crash); one call to the sink; and
 every `checkpoint_every` steps a flush of the metrics followed by a checkpoint, so that a
 resumed trial starts exactly where the stored metrics end. The loop adds `sys/steps_per_s`.
 """
@@ -63,7 +64,14 @@ def train(
     last: dict[str, float] = {}
     tick = time.perf_counter()
     for step in range(start_step, steps):
-        metrics = dict(family.step(step))
+        try:
+            metrics = dict(family.step(step))
+        except (OverflowError, RuntimeError) as exc:
+            if "overflow" not in str(exc).lower():
+                raise
+            # a value too large for the parameters' dtype (e.g. train.lr=1e308 into float32) is the
+            # update blowing up: the same outcome as a non-finite loss, not a crash
+            return LoopOutcome(diverged=True, step=step, last=last, bad_keys=[f"overflow: {exc}"[:200]])
         bad = [k for k, v in metrics.items() if not math.isfinite(v)]
         observing = step % observe_every == 0 or step == steps - 1
         if observing and not bad:

@@ -129,7 +129,10 @@ def run_trial(
         )
         steps_done = outcome.step
         sink.flush()
-        _log_change_points(spec.analysis.watch, sink)
+        watch = spec.analysis.watch
+        if outcome.diverged:  # a trial that diverged early need not have a series of every watched key yet
+            watch = [k for k in watch if len(sink.history.get(k, ())) > 1]
+        _log_change_points(watch, sink)
         title = " ".join(spec.overrides)
         sink.log_figure(plot_history(sink.history, title=title), "plots/training_curves.png")
         for name, fig in family.figures(sink.history).items():
