@@ -168,6 +168,15 @@ def _validate_family(cfg: DictConfig) -> None:
             f"data.kind={kind!r}: the {name} family does not train on it; use data with kind "
             f"{' or '.join(sorted(kinds))}"
         )
+    estimate = getattr(family, "memory_bytes", None)
+    if estimate is not None:
+        need = int(estimate(cfg.model, cfg.data, cfg.train))
+        have = machine_memory()
+        if not (cfg.cluster.get("address") or os.environ.get("RAY_ADDRESS")) and need > have:
+            raise ConfigError(
+                f"{_largest_shape(cfg)}: the trial would need about {need / 2**30:,.1f} GiB, more than this "
+                f"machine's {have / 2**30:.1f} GiB; shrink it"
+            )
     if getattr(family, "needs_sampler", False) and cfg.get("sampler") is None:
         raise ConfigError(f"sampler=null: the {name} family needs a sampler config; add sampler=langevin")
     _validate_cache_dir(cfg)
@@ -183,6 +192,23 @@ def _validate_cache_dir(cfg: DictConfig) -> None:
         ensure_cache_dir(str(cache))
     except OSError as exc:
         raise ConfigError(f"data.cache_dir={str(cache)!r}: {exc}") from None
+
+
+SHAPE_KEYS = ("model.width", "data.L", "data.N", "data.n_samples", "train.sample_chains", "train.chains")
+SHAPE_KEYS += ("train.networks", "train.steps", "train.batch_size")
+"""Keys that set a trial's array sizes, in the order a memory refusal names the largest of them."""
+
+
+def _largest_shape(cfg: DictConfig) -> str:
+    """`key=value` of the biggest size-setting value, which is what a memory refusal names."""
+    present = [(k, v) for k in SHAPE_KEYS if isinstance(v := OmegaConf.select(cfg, k), int)]
+    key, value = max(present, key=lambda kv: kv[1], default=("model.width", None))
+    return f"{key}={value}"
+
+
+def machine_memory() -> int:
+    """Physical memory of this machine, in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def local_capacity(cluster: DictConfig) -> dict[str, float]:

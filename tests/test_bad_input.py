@@ -105,6 +105,10 @@ CASES: dict[str, tuple[list[str], list[str], str]] = {
     "10,000 trials": (["-m", "experiment=rbm_ising"], ["seed=range(0,10000)"], "max_trials"),
     "seed past 2**63": (RBM, ["seed=1180591620717411303424"], "seed"),
     "embedded Ray with -1 CPUs": (RBM, ["cluster.num_cpus=-1"], "cluster.num_cpus"),
+    # shapes no node could hold
+    "a billion hidden units": (RBM, ["model.width=1000000000"], "GiB"),
+    "a 10^6 x 10^6 lattice": (RBM, ["data.L=1000000"], "data.L"),
+    "a billion sampling chains": (RBM, ["train.sample_chains=1000000000"], "train.sample_chains"),
 }
 
 

@@ -41,8 +41,9 @@ class FamilySpec(Protocol):
 
 class Family(Protocol):
     """What the loop calls. Optional class attributes the driver reads when it validates a trial:
-    `data_kinds` (a frozenset of the `data.kind`s it trains on; others are refused) and `needs_sampler`
-    (True when the trial must have a `sampler` config)."""
+    `data_kinds` (a frozenset of the `data.kind`s it trains on; others are refused), `needs_sampler`
+    (True when the trial must have a `sampler` config), and `memory_bytes(model, data, train)`, a static
+    estimate of the trial's peak memory from its shapes, so a trial no node could hold is refused."""
 
     headline_metric: str
     """The metric a summary table shows for this family's trials."""

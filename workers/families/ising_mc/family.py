@@ -24,6 +24,12 @@ class IsingMCFamily:
     headline_metric = "obs/binder"
     data_kinds = frozenset({"ising"})
 
+    @staticmethod
+    def memory_bytes(model, data, train) -> int:
+        """The int8 record of every chain at every step, and the chains with the sampler's work arrays."""
+        sites = data.L**2
+        return train.chains * train.steps * sites + 16 * train.chains * sites
+
     def __init__(self, spec, device: torch.device) -> None:
         data: IsingDataConfig = spec.data
         self.cfg: MCTrainConfig = spec.train
