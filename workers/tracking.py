@@ -21,6 +21,10 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 
 log = logging.getLogger(__name__)
 
+# MLflow's sqlite layer logs every database error with its whole traceback before raising it, and its
+# table creation at INFO. phasesweep reports each store error itself, in one line where it is handled.
+logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
 HEARTBEAT_TAG = "phasesweep.heartbeat"
 """Unix time of the last beat of a run's owner (its trial, or for a parent its driver). A RUNNING run whose
 beat is younger than `tracking.lease_s` is owned; an older one was interrupted and may be resumed."""
