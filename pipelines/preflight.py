@@ -17,15 +17,17 @@ from __future__ import annotations
 import datetime
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from pipelines.validate import ConfigError
 from workers.config import TrackingConfig
-from workers.sink import free_space
+from workers.sink import STORE_REFUSALS, free_space
 
 PROBE_TIMEOUT_S = 3.0
+LOCK_WAIT_S = 30.0
 SQLITE = "sqlite:///"
 
 
@@ -76,6 +78,27 @@ def _check_dir(key: str, value: str) -> None:
         raise ConfigError(f"{key}={value}: not a writable directory ({exc.strerror or _reason(exc)})") from None
 
 
+def _refused(exc: BaseException, uri: str) -> None:
+    """Raise the one-line error for a store that refuses writes for good (full or read-only disk)."""
+    refusal = next((r for r in STORE_REFUSALS if r in str(exc).lower()), None)
+    if refusal is not None:
+        where = free_space(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else "on the server"
+        raise ConfigError(f"tracking.uri={uri}: the store refuses writes: {refusal} ({where})") from None
+
+
+def _patiently(call, limit_s: float = LOCK_WAIT_S):
+    """`call()`, retried while a sqlite store is locked by running trials' writes (a busy store is not a
+    broken one); any other error, or a lock held past `limit_s`, is raised."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if "database is locked" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def check_tracking(track: TrackingConfig, uri: str, *, local: bool) -> str:
     """Check the store, the experiment and the directories a trial writes; returns the experiment id.
 
@@ -94,15 +117,16 @@ def check_tracking(track: TrackingConfig, uri: str, *, local: bool) -> str:
 
     try:
         client = MlflowClient(tracking_uri=uri)
-        experiment_id = tracking.ensure_experiment(client, track.experiment)
+        experiment_id = _patiently(lambda: tracking.ensure_experiment(client, track.experiment))
     except Exception as exc:
+        _refused(exc, uri)
         raise ConfigError(
             f"tracking.uri={uri}: cannot open experiment {track.experiment!r} there ({_reason(exc)})"
         ) from None
     try:
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-        client.set_experiment_tag(experiment_id, "phasesweep.last_launch", stamp)
+        _patiently(lambda: client.set_experiment_tag(experiment_id, "phasesweep.last_launch", stamp))
     except Exception as exc:
-        where = f"; {free_space(uri.removeprefix(SQLITE))}" if uri.startswith(SQLITE) else ""
-        raise ConfigError(f"tracking.uri={uri}: the store refuses writes ({_reason(exc)}{where})") from None
+        _refused(exc, uri)
+        raise ConfigError(f"tracking.uri={uri}: the store refuses writes ({_reason(exc)})") from None
     return experiment_id
