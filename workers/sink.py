@@ -17,6 +17,8 @@ Modelled on NetKet's `MLFlowLog`: ``sink(step, metrics)`` buffers, ``sink.flush(
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -46,6 +48,14 @@ class TrackingOutage(RuntimeError):
 class TrackingStoreFull(RuntimeError):
     """The store (or the disk under it) refuses writes for good: full, or read-only. Not retried."""
 
+
+class SpoolUnwritable(RuntimeError):
+    """The spool directory refuses the points the store could not take (permissions, a missing
+    mount). Not retried; the trial resumes from its checkpoint once `tracking.spool_dir` is fixed."""
+
+
+DISK_REFUSALS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+"""OS errors of a disk that takes no more writes: full, over quota, or mounted read-only."""
 
 STORE_REFUSALS = ("database or disk is full", "no space left on device", "readonly database", "read-only file system")
 """Errors that waiting never cures, so the sink fails at once instead of retrying them as an outage."""
@@ -137,6 +147,10 @@ class MLflowSink:
                 delay = min(delay * 2, 30.0)
 
     # ------------------------------------------------------------------------ metrics
+    def holds_metrics(self) -> bool:
+        """True if the run already has metric points (an earlier attempt logged some)."""
+        return bool(self._retry("reading the run", lambda: self.client.get_run(self.run_id)).data.metrics)
+
     def skip_logged(self) -> None:
         """After a resume: drop points for steps the run already holds (per metric key)."""
         self._logged_through = {}
@@ -170,24 +184,45 @@ class MLflowSink:
         self.replay_spool()
 
     def _spool_append(self, metrics: list[Metric]) -> None:
+        """Append `metrics` to the spool, durably, or not at all: a write the disk refuses part-way is cut
+        back off, so the spool only ever holds whole lines (its points are after the last checkpoint,
+        which the resumed trial computes again)."""
+        size = None
         try:
             self.spool.parent.mkdir(parents=True, exist_ok=True)
             with self.spool.open("a") as fh:
+                size = fh.tell()
                 for m in metrics:
                     fh.write(json.dumps([m.key, m.value, m.timestamp, m.step]) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            raise TrackingStoreFull(
-                f"cannot spool metrics to {self.spool} ({exc.strerror or exc}; {free_space(self.spool)})"
+            if size is not None:
+                with contextlib.suppress(OSError):
+                    os.truncate(self.spool, size)
+            if exc.errno in DISK_REFUSALS:
+                raise TrackingStoreFull(
+                    f"cannot spool metrics to {self.spool} ({exc.strerror or exc}; {free_space(self.spool)})"
+                ) from exc
+            raise SpoolUnwritable(
+                f"cannot spool metrics to {self.spool} ({exc.strerror or exc}); "
+                "point tracking.spool_dir at a writable directory and run the sweep again to resume"
             ) from exc
 
     def replay_spool(self) -> int:
         """Send the spool file's points and delete it; returns how many were sent."""
         if not self.spool.exists():
             return 0
-        lines = self.spool.read_text().splitlines()
-        points = [Metric(*json.loads(line)) for line in lines if line.strip()]
+        lines = [line for line in self.spool.read_text().splitlines() if line.strip()]
+        points = []
+        for n, line in enumerate(lines, 1):
+            try:
+                points.append(Metric(*json.loads(line)))
+            except (ValueError, TypeError):
+                if n < len(lines):
+                    raise ValueError(f"{self.spool}: line {n} is not a metric point: {line[:80]!r}") from None
+                # a write torn by a killed process: its points are after the last checkpoint
+                log.warning("%s: dropping a torn last line (%d bytes)", self.spool, len(line))
         for chunk in chunks(points, MAX_METRICS_PER_BATCH):
             self._retry("logging metrics", lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
         self.spool.unlink()

@@ -19,7 +19,7 @@ from workers.checkpoint import CheckpointStore
 from workers.families import load_family
 from workers.families.base import Device
 from workers.loop import plot_history, train
-from workers.sink import MLflowSink, TrackingOutage, TrackingStoreFull
+from workers.sink import MLflowSink, SpoolUnwritable, TrackingOutage, TrackingStoreFull
 from workers.spec import TrialResult, TrialSpec, TrialStatus
 
 
@@ -105,6 +105,8 @@ def run_trial(
         first_step = 0
         if state is None:
             sink.log_text(spec.config_yaml, "config.yaml")
+            if sink.holds_metrics():  # resumed before its first checkpoint: restart, but log each step once
+                sink.skip_logged()
         else:
             family.load_state_dict(state["family"])
             torch.set_rng_state(state["torch_rng"])
@@ -160,7 +162,7 @@ def run_trial(
         )
     except Exception as exc:  # a trial-level failure is data, never a crash of the sweep
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        resumable = isinstance(exc, (TrackingOutage, TrackingStoreFull))
+        resumable = isinstance(exc, (TrackingOutage, TrackingStoreFull, SpoolUnwritable))
         try:
             sink.outage_limit_s = min(sink.outage_limit_s, 10.0)
             sink.set_tags({"phasesweep.status": TrialStatus.failed.value, "phasesweep.error": message})

@@ -1,0 +1,76 @@
+"""The sink's spool, when the disk under it refuses writes: a full disk is a store refusal (the trial
+ends resumable, with the free space in its message); any other refusal names the key to fix."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+from workers.sink import MLflowSink, SpoolUnwritable, TrackingStoreFull
+
+
+@pytest.fixture
+def sink(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run = client.create_run(client.create_experiment("spool"))
+    return MLflowSink(uri, run.info.run_id, spool_dir=tmp_path / "spool")
+
+
+POINTS = [Metric("train/loss", 0.5, int(time.time() * 1000), step) for step in range(3)]
+
+
+def test_points_spooled_then_replayed_arrive_once(sink):
+    sink._spool_append(POINTS)
+    assert sink.spool.exists()
+    assert sink.replay_spool() == 3 and not sink.spool.exists()
+    history = sink.client.get_metric_history(sink.run_id, "train/loss")
+    assert sorted(m.step for m in history) == [0, 1, 2]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_disk_under_the_spool_is_a_store_refusal(sink):
+    sink.spool = Path("/dev/full")  # every write there fails with ENOSPC
+    with pytest.raises(TrackingStoreFull, match=r"cannot spool metrics to /dev/full \(No space left on device; .*free"):
+        sink._spool_append(POINTS)
+
+
+def test_an_unwritable_spool_names_the_key_to_fix(sink, tmp_path):
+    (tmp_path / "a_file").write_text("")
+    sink.spool = tmp_path / "a_file" / "sub" / "run.jsonl"  # ENOTDIR: not a full disk
+    with pytest.raises(SpoolUnwritable, match=r"a_file/sub/run.jsonl \(.*\); point tracking.spool_dir at"):
+        sink._spool_append(POINTS)
+
+
+def test_a_torn_last_spool_line_is_dropped_and_a_corrupt_one_is_named(sink):
+    sink._spool_append(POINTS)
+    with sink.spool.open("a") as fh:
+        fh.write('["train/loss", 0.25, 17')  # a write cut off by a full disk or a kill
+    assert sink.replay_spool() == 3
+    assert sorted(m.step for m in sink.client.get_metric_history(sink.run_id, "train/loss")) == [0, 1, 2]
+    sink.spool.write_text('["train/loss", 0.5\n' + '["train/loss", 0.5, 1, 9]\n')
+    with pytest.raises(ValueError, match=r"line 1 is not a metric point"):
+        sink.replay_spool()
+    assert sink.spool.exists(), "a spool that cannot be read is kept"
+
+
+def test_a_restart_from_step_zero_logs_each_step_once(sink, tmp_path):
+    """An attempt that stored points but died before its first checkpoint restarts from step 0; the
+    new attempt's sink finds the points and sends only the steps the run does not hold."""
+    for step in range(5):
+        sink(step, {"train/loss": 1.0 / (step + 1)})
+    sink.flush()
+    again = MLflowSink(sink.tracking_uri, sink.run_id, spool_dir=tmp_path / "spool")
+    assert again.holds_metrics()
+    again.skip_logged()
+    for step in range(8):
+        again(step, {"train/loss": 1.0 / (step + 1)})
+    again.flush()
+    assert sorted(m.step for m in again.client.get_metric_history(sink.run_id, "train/loss")) == list(range(8))
+    fresh = MlflowClient(sink.tracking_uri)
+    other = fresh.create_run(fresh.get_run(sink.run_id).info.experiment_id)
+    assert not MLflowSink(sink.tracking_uri, other.info.run_id, spool_dir=tmp_path / "spool").holds_metrics()
