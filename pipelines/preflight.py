@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import datetime
 import os
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pipelines.validate import ConfigError
+from pipelines.validate import ConfigError, check_dir
 from workers.config import TrackingConfig
 from workers.sink import STORE_REFUSALS, free_space
 
@@ -67,17 +66,6 @@ def _check_uri(uri: str) -> None:
         )
 
 
-def _check_dir(key: str, value: str) -> None:
-    """`value` is, or can be made, a directory this process can write to (it is what the user named)."""
-    path = Path(value).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".phasesweep-probe-"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"{key}={value}: not a writable directory ({exc.strerror or _reason(exc)})") from None
-
-
 def _refused(exc: BaseException, uri: str) -> None:
     """Raise the one-line error for a store that refuses writes for good (full or read-only disk)."""
     refusal = next((r for r in STORE_REFUSALS if r in str(exc).lower()), None)
@@ -108,9 +96,9 @@ def check_tracking(track: TrackingConfig, uri: str, *, local: bool) -> str:
         raise ConfigError(f"tracking.experiment={track.experiment!r}: must be a non-empty name")
     _check_uri(uri)
     if local:
-        _check_dir("tracking.spool_dir", track.spool_dir)
+        check_dir("tracking.spool_dir", track.spool_dir)
     if track.checkpoint_dir:
-        _check_dir("tracking.checkpoint_dir", track.checkpoint_dir)
+        check_dir("tracking.checkpoint_dir", track.checkpoint_dir)
     from mlflow.tracking import MlflowClient
 
     from workers import tracking

@@ -20,7 +20,7 @@ def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
     Exits 1 when the trial failed; returns the headline metric value otherwise.
     """
     spec = build_spec(cfg, overrides)  # raises ConfigError before anything is created
-    check_resources(cfg.resources, [local_capacity(cfg.cluster)], "this machine")
+    check_resources(cfg.resources.cpus, cfg.resources.gpus, [local_capacity(cfg.cluster)], "this machine")
     spec.tracking_uri = tracking.resolve_tracking_uri(spec.tracking.uri)
     experiment_id = check_tracking(spec.tracking, spec.tracking_uri, local=True)
     client = MlflowClient(tracking_uri=spec.tracking_uri)
@@ -31,7 +31,7 @@ def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
     with Progress(*columns, console=out, transient=True) as progress:
         task = progress.add_task("training", total=spec.train.steps)
         result = run_trial(spec, on_step=lambda step: progress.update(task, completed=step + 1))
-    out.print(summary_table([(spec, result)], title=f"{spec.experiment_name}"))
+    out.print(summary_table([(spec.overrides, result)], title=f"{spec.experiment_name}"))
     if result.status is TrialStatus.failed:
         end_failed(client, spec.run_id, result.error or "failed", resumable=result.resumable)
         out.print(f"[red]trial failed:[/] {result.error}", soft_wrap=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -140,63 +142,86 @@ def _select(cfg: DictConfig, key: str) -> tuple[bool, Any]:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError for the first value in `cfg` that breaks a rule."""
-    for rule in RULES:
-        present, value = _select(cfg, rule.key)
-        if present and not rule.ok(value):
-            hint = f" ({rule.hint})" if rule.hint else ""
-            raise ConfigError(f"{rule.key}={value!r}: {rule.allowed}{hint}")
-    _validate_family(cfg)
+    check_rules(cfg, RULES_BY_KEY)
+    validate_family(cfg)
 
 
-def _validate_family(cfg: DictConfig) -> None:
-    from workers.families import FAMILIES, family_path, load_family
+RULES_BY_KEY: dict[str, list[Rule]] = {}
+for _rule in RULES:
+    RULES_BY_KEY.setdefault(_rule.key, []).append(_rule)
+
+
+def check_rules(cfg: DictConfig, keys) -> None:
+    """Check the values of `keys` in `cfg` against their rules. Every rule reads one key, so a sweep's
+    trials that differ from a checked one only in some keys need only those keys checked."""
+    for key in keys:
+        present, value = _select(cfg, key)
+        if not present:
+            continue
+        for rule in RULES_BY_KEY.get(key, ()):
+            if not rule.ok(value):
+                hint = f" ({rule.hint})" if rule.hint else ""
+                raise ConfigError(f"{rule.key}={value!r}: {rule.allowed}{hint}")
+
+
+SHAPE_KEYS = ("model.width", "data.L", "data.N", "data.n_samples", "train.sample_chains", "train.chains")
+SHAPE_KEYS += ("train.networks", "train.steps", "train.batch_size")
+"""Keys that set a trial's array sizes, in the order a memory refusal names the largest of them."""
+FAMILY_KEYS = ("model.family", "data.kind", "data.cache_dir", "data.alpha", "cluster.address", *SHAPE_KEYS)
+"""Every key `validate_family` reads (with the config groups, which fix the rest): a sweep's trials
+that agree on these need its checks only once."""
+
+
+def validate_family(cfg: DictConfig) -> None:
+    """The checks that need the family: its data kinds, its memory estimate, its sampler, the cache dir."""
+    from workers.families import FAMILIES, family_checks
 
     name = OmegaConf.select(cfg, "model.family")
     try:
-        family_path(name)
-        family = load_family(name)
+        checks = family_checks(name)
     except (KeyError, ImportError, AttributeError, ValueError, TypeError):
         known = ", ".join(sorted(FAMILIES))
         raise ConfigError(
             f"model.family={name!r}: unknown model family; choose one of {known}, "
             "or give an import path 'package.module:Class'"
         ) from None
-    kinds = getattr(family, "data_kinds", None)
     kind = OmegaConf.select(cfg, "data.kind")
-    if kinds is not None and kind not in kinds:
+    if checks.data_kinds is not None and kind not in checks.data_kinds:
         raise ConfigError(
             f"data.kind={kind!r}: the {name} family does not train on it; use data with kind "
-            f"{' or '.join(sorted(kinds))}"
+            f"{' or '.join(sorted(checks.data_kinds))}"
         )
-    estimate = getattr(family, "memory_bytes", None)
-    if estimate is not None:
-        need = int(estimate(cfg.model, cfg.data, cfg.train))
+    if checks.memory_bytes is not None:
+        need = int(checks.memory_bytes(cfg.model, cfg.data, cfg.train))
         have = machine_memory()
         if not (cfg.cluster.get("address") or os.environ.get("RAY_ADDRESS")) and need > have:
             raise ConfigError(
                 f"{_largest_shape(cfg)}: the trial would need about {need / 2**30:,.1f} GiB, more than this "
                 f"machine's {have / 2**30:.1f} GiB; shrink it"
             )
-    if getattr(family, "needs_sampler", False) and cfg.get("sampler") is None:
+    if checks.needs_sampler and cfg.get("sampler") is None:
         raise ConfigError(f"sampler=null: the {name} family needs a sampler config; add sampler=langevin")
     _validate_cache_dir(cfg)
 
 
 def _validate_cache_dir(cfg: DictConfig) -> None:
-    from models.ising import ensure_cache_dir
-
     cache = OmegaConf.select(cfg, "data.cache_dir")
-    if not cache:
-        return
+    if cache:
+        check_dir("data.cache_dir", str(cache), hint="; point it at a writable directory, or set it to null")
+
+
+def check_dir(key: str, value: str, hint: str = "") -> None:
+    """`value` is, or can be made, a directory this process can write to (it is what the user named).
+
+    Torch-free on purpose: the driver runs it for every trial before Ray starts.
+    """
+    path = Path(value).expanduser()
     try:
-        ensure_cache_dir(str(cache))
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".phasesweep-probe-"):
+            pass
     except OSError as exc:
-        raise ConfigError(f"data.cache_dir={str(cache)!r}: {exc}") from None
-
-
-SHAPE_KEYS = ("model.width", "data.L", "data.N", "data.n_samples", "train.sample_chains", "train.chains")
-SHAPE_KEYS += ("train.networks", "train.steps", "train.batch_size")
-"""Keys that set a trial's array sizes, in the order a memory refusal names the largest of them."""
+        raise ConfigError(f"{key}={value}: not a writable directory ({exc.strerror or exc}){hint}") from None
 
 
 def _largest_shape(cfg: DictConfig) -> str:
@@ -222,14 +247,13 @@ def local_capacity(cluster: DictConfig) -> dict[str, float]:
     return {"CPU": float(cpus), "GPU": float(gpus)}
 
 
-def check_resources(resources: DictConfig, per_node: list[dict[str, float]], where: str) -> None:
-    """Refuse a per-trial request that no node of the cluster could ever satisfy."""
-    want = {"CPU": float(resources.cpus), "GPU": float(resources.gpus)}
+def check_resources(cpus: float, gpus: float, per_node: list[dict[str, float]], where: str) -> None:
+    """Refuse a per-trial request (`resources.cpus`, `resources.gpus`) that no node could ever satisfy."""
+    want = {"CPU": float(cpus), "GPU": float(gpus)}
     if any(all(node.get(k, 0.0) >= v for k, v in want.items()) for node in per_node):
         return
     best = {k: max((node.get(k, 0.0) for node in per_node), default=0.0) for k in want}
-    key = "resources.gpus" if want["GPU"] > best["GPU"] else "resources.cpus"
-    value = resources.gpus if key == "resources.gpus" else resources.cpus
+    key, value = ("resources.gpus", gpus) if want["GPU"] > best["GPU"] else ("resources.cpus", cpus)
     raise ConfigError(
         f"{key}={value!r}: no node of {where} can satisfy it "
         f"(largest node has {best['CPU']:g} CPUs, {best['GPU']:g} GPUs)"

@@ -20,6 +20,7 @@ plain dataclasses, so workers and tests build them without Hydra; `pipelines.sch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -39,11 +40,23 @@ class FamilySpec(Protocol):
     sampler: Any
 
 
+@dataclass(frozen=True)
+class FamilyChecks:
+    """What the driver checks of a family's trial before anything runs, declared as `CHECKS` in the
+    family's torch-free `config.py`, so that checking a sweep never imports the family's code."""
+
+    data_kinds: frozenset[str] | None = None
+    """The `data.kind`s the family trains on; others are refused. None: any."""
+    needs_sampler: bool = False
+    """The trial must have a `sampler` config."""
+    memory_bytes: Callable[[Any, Any, Any], int] | None = None
+    """`(model, data, train) -> bytes`: a static estimate of the trial's peak memory from its shapes, so
+    that a trial no node could hold is refused."""
+
+
 class Family(Protocol):
-    """What the loop calls. Optional class attributes the driver reads when it validates a trial:
-    `data_kinds` (a frozenset of the `data.kind`s it trains on; others are refused), `needs_sampler`
-    (True when the trial must have a `sampler` config), and `memory_bytes(model, data, train)`, a static
-    estimate of the trial's peak memory from its shapes, so a trial no node could hold is refused."""
+    """What the loop calls. A family given by import path (`model.family=pkg.mod:Class`) may carry the
+    `FamilyChecks` fields as class attributes instead of a `CHECKS` in a config module."""
 
     headline_metric: str
     """The metric a summary table shows for this family's trials."""

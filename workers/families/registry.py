@@ -3,7 +3,8 @@
 A family package `workers/families/<name>/` holds two modules:
 
 - `config.py`: its schema dataclasses and `SCHEMAS`, the `schema/<group>/<name>` entries it adds to
-  Hydra's ConfigStore. Torch-free, so composing a config stays fast.
+  Hydra's ConfigStore, and `CHECKS`, what the driver checks of its trials (`base.FamilyChecks`).
+  Torch-free, so composing and checking a sweep stays fast.
 - `family.py`: its adapter to the one training loop, a class implementing `workers.families.base.Family`,
   named by the module-level `FAMILY`.
 
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workers.families.base import Family
+    from workers.families.base import Family, FamilyChecks
 
 _HERE = Path(__file__).resolve().parent
 
@@ -43,6 +44,21 @@ def load_family(name: str) -> type[Family]:
     """Import and return the family class for `model.family`."""
     module, _, attr = family_path(name).partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def family_checks(name: str) -> FamilyChecks:
+    """What the driver checks of a `model.family` trial: a registered family's `CHECKS` (its config
+    module, torch-free), or the class attributes of a family given by import path."""
+    from workers.families.base import FamilyChecks
+
+    if name in FAMILIES:
+        return getattr(importlib.import_module(f"workers.families.{name}.config"), "CHECKS", FamilyChecks())
+    family = load_family(name)
+    return FamilyChecks(
+        data_kinds=getattr(family, "data_kinds", None),
+        needs_sampler=getattr(family, "needs_sampler", False),
+        memory_bytes=getattr(family, "memory_bytes", None),
+    )
 
 
 def family_schemas() -> dict[str, dict[str, type]]:

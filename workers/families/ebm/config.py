@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.families.base import DataConfig, ModelConfig, OptimizerName, TrainConfig
+from workers.families.base import DataConfig, FamilyChecks, ModelConfig, OptimizerName, TrainConfig
 
 
 @dataclass
@@ -83,3 +83,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "train": {"ebm": EBMTrainConfig},
     "sampler": {"langevin": LangevinSamplerConfig},
 }
+
+
+CHECKS = FamilyChecks(data_kinds=frozenset({"ring", "moons", "digits"}), needs_sampler=True)
+"""What the driver checks of a ebm trial before it runs."""

@@ -43,8 +43,6 @@ def _load_data(data, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 class EBMFamily:
     headline_metric = "obs/mmd"
-    data_kinds = frozenset({"ring", "moons", "digits"})
-    needs_sampler = True
 
     def __init__(self, spec, device: torch.device) -> None:
         self.cfg: EBMTrainConfig = spec.train

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.families.base import DataConfig, ModelConfig, TrainConfig
+from workers.families.base import DataConfig, FamilyChecks, ModelConfig, TrainConfig
 
 
 @dataclass
@@ -50,3 +50,13 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"patterns": PatternsDataConfig},
     "train": {"glauber": GlauberTrainConfig},
 }
+
+
+def memory_bytes(model, data, train) -> int:
+    """Each network's float32 N×N couplings and its P×N patterns."""
+    N = model.width
+    return 4 * train.networks * (N * N + max(1, round(data.alpha * N)) * N)
+
+
+CHECKS = FamilyChecks(data_kinds=frozenset({"patterns"}), memory_bytes=memory_bytes)
+"""What the driver checks of a hopfield trial before it runs."""

@@ -20,13 +20,6 @@ from workers.families.hopfield.config import GlauberTrainConfig, PatternsDataCon
 
 class HopfieldFamily:
     headline_metric = "obs/overlap"
-    data_kinds = frozenset({"patterns"})
-
-    @staticmethod
-    def memory_bytes(model, data, train) -> int:
-        """Each network's float32 N×N couplings and its P×N patterns."""
-        N = model.width
-        return 4 * train.networks * (N * N + max(1, round(data.alpha * N)) * N)
 
     def __init__(self, spec, device: torch.device) -> None:
         data: PatternsDataConfig = spec.data

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workers.families.base import ModelConfig, TrainConfig
+from workers.families.base import FamilyChecks, ModelConfig, TrainConfig
 
 
 @dataclass
@@ -37,3 +37,13 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "model": {"ising_mc": IsingMCModelConfig},
     "train": {"mc": MCTrainConfig},
 }
+
+
+def memory_bytes(model, data, train) -> int:
+    """The int8 record of every chain at every step, and the chains with the sampler's work arrays."""
+    sites = data.L**2
+    return train.chains * train.steps * sites + 16 * train.chains * sites
+
+
+CHECKS = FamilyChecks(data_kinds=frozenset({"ising"}), memory_bytes=memory_bytes)
+"""What the driver checks of a ising_mc trial before it runs."""

@@ -22,13 +22,6 @@ OBSERVABLES = ("energy", "abs_magnetization", "specific_heat", "susceptibility",
 
 class IsingMCFamily:
     headline_metric = "obs/binder"
-    data_kinds = frozenset({"ising"})
-
-    @staticmethod
-    def memory_bytes(model, data, train) -> int:
-        """The int8 record of every chain at every step, and the chains with the sampler's work arrays."""
-        sites = data.L**2
-        return train.chains * train.steps * sites + 16 * train.chains * sites
 
     def __init__(self, spec, device: torch.device) -> None:
         data: IsingDataConfig = spec.data

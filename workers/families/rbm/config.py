@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from workers.families.base import DataConfig, ModelConfig, TrainConfig
+from workers.families.base import DataConfig, FamilyChecks, ModelConfig, TrainConfig
 
 
 class LearningRule(str, Enum):
@@ -77,3 +77,17 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"clustered": ClusteredDataConfig},
     "train": {"rbm": RBMTrainConfig},
 }
+
+
+def memory_bytes(model, data, train) -> int:
+    """Peak float32 memory from the shapes: W with its gradient and two optimiser buffers, the data
+    as spins and visible units with a batch copy, and the sampling chains with their hidden units."""
+    n_v = data.L**2 if data.kind == "ising" else data.N
+    n_h = model.width
+    floats = 4 * n_v * n_h + 3 * data.n_samples * n_v
+    floats += 4 * max(train.sample_chains, train.batch_size) * (n_v + n_h)
+    return 4 * floats
+
+
+CHECKS = FamilyChecks(data_kinds=frozenset({"ising", "clustered"}), memory_bytes=memory_bytes)
+"""What the driver checks of a rbm trial before it runs."""

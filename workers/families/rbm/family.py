@@ -48,17 +48,6 @@ def make_schedule(optimizer, train):
 
 class RBMFamily:
     headline_metric = "obs/energy_error"
-    data_kinds = frozenset({"ising", "clustered"})
-
-    @staticmethod
-    def memory_bytes(model, data, train) -> int:
-        """Peak float32 memory from the shapes: W with its gradient and two optimiser buffers, the data
-        as spins and visible units with a batch copy, and the sampling chains with their hidden units."""
-        n_v = data.L**2 if data.kind == "ising" else data.N
-        n_h = model.width
-        floats = 4 * n_v * n_h + 3 * data.n_samples * n_v
-        floats += 4 * max(train.sample_chains, train.batch_size) * (n_v + n_h)
-        return 4 * floats
 
     def __init__(self, spec, device: torch.device) -> None:
         data = spec.data

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from workers.families.base import DataConfig, ModelConfig, TrainConfig
+from workers.families.base import DataConfig, FamilyChecks, ModelConfig, TrainConfig
 
 
 class BayesArch(str, Enum):
@@ -80,3 +80,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "data": {"regression": RegressionDataConfig},
     "train": {"sgld": SGLDTrainConfig},
 }
+
+
+CHECKS = FamilyChecks(data_kinds=frozenset({"digits", "regression"}))
+"""What the driver checks of a sgld trial before it runs."""

@@ -43,7 +43,6 @@ class LinearWeights(nn.Module):
 
 class SGLDFamily:
     headline_metric = "obs/test_accuracy"
-    data_kinds = frozenset({"digits", "regression"})
 
     def __init__(self, spec, device: torch.device) -> None:
         self.model_cfg: BayesModelConfig = spec.model
