@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUS_STYLE = {"finished": "green", "diverged": "yellow", "failed": "red", "killed": "magenta"}
+STATUS_STYLE = {"finished": "green", "diverged": "yellow", "failed": "red", "killed": "magenta", "not started": "dim"}
 
 
 def command_line() -> str:
@@ -73,21 +74,53 @@ def end_failed(client: MlflowClient, run_id: str, message: str, *, resumable: bo
         log.warning("could not mark run %s FAILED (%s: %s)", run_id, type(exc).__name__, exc)
 
 
+SUMMARY_ROWS = 40
+"""A sweep's summary table lists every trial up to this many; past it, the trials that failed, diverged
+or were interrupted first, then finished ones, then those never started, with a count of the rest."""
+
+NOT_STARTED = "not started"
+"""The status of a trial an interrupted sweep never queued: it has no run yet."""
+
+_SHOWN_FIRST = {"failed": 0, "diverged": 0, "killed": 0, "finished": 1, NOT_STARTED: 2}
+
+
 def summary_table(
-    results: list[tuple[TrialSpec, TrialResult | None]], title: str, axes: set[str] | None = None
+    results: list[tuple[list[str], TrialResult | None]],
+    title: str,
+    axes: set[str] | None = None,
+    queued: set[int] | None = None,
 ) -> Table:
-    """Each trial's overrides, status, and its key result or one-line error."""
+    """Each trial's overrides, status, and its key result or one-line error.
+
+    A trial with no result was interrupted if it was queued (`queued`, default: every trial), and
+    otherwise never started.
+    """
     table = Table(title=title, show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("trial")
     table.add_column("status")
     table.add_column("result / error", overflow="fold")
     table.add_column("s", justify="right")
-    for i, (spec, res) in enumerate(results):
-        status = res.status.value if res is not None else "killed"
+
+    def status_of(i: int, res: TrialResult | None) -> str:
+        if res is not None:
+            return res.status.value
+        return "killed" if queued is None or i in queued else NOT_STARTED
+
+    rows = [(i, overrides, res, status_of(i, res)) for i, (overrides, res) in enumerate(results)]
+    if len(rows) > SUMMARY_ROWS:
+        ranked = sorted(rows, key=lambda row: (_SHOWN_FIRST.get(row[3], 0), row[0]))
+        shown, rest = ranked[:SUMMARY_ROWS], ranked[SUMMARY_ROWS:]
+        left = Counter(row[3] for row in rest)
+        table.caption = (
+            f"{len(rest):,} more trials not listed ({', '.join(f'{n:,} {s}' for s, n in left.most_common())}); "
+            "every run is in MLflow"
+        )
+        rows = sorted(shown)
+    for i, overrides, res, status in rows:
         style = STATUS_STYLE.get(status, "")
         if res is None:
-            detail = "interrupted"
+            detail = "interrupted" if status == "killed" else "no run yet; the same command runs it"
         elif res.error:
             detail = res.error
         elif status == "diverged":
@@ -96,7 +129,7 @@ def summary_table(
             detail = res.headline or f"{res.steps} steps"
         table.add_row(
             str(i),
-            run_name(spec.overrides, axes),
+            run_name(overrides, axes),
             f"[{style}]{status}[/]",
             detail,
             f"{res.seconds:.1f}" if res is not None else "",

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow.entities import RunStatus
 
 from pipelines.driver import command_line, create_trial_run
-from pipelines.sweepdata import AXIS_TAG
+from pipelines.sweepdata import ALL_VALUES, AXIS_TAG
 from workers import tracking
 from workers.spec import TrialResult, TrialStatus
 
@@ -64,17 +64,22 @@ def default_sweep_name(experiment: str, job_overrides: Sequence[Sequence[str]]) 
 
 
 @dataclass
-class Plan:
-    parent_id: str
-    sweep_id: str
-    reused_parent: bool
-    actions: list[str]
-    """Per trial: "skip", "resume" or "new"."""
-    skipped: dict[int, TrialResult]
-    """Results of skipped trials, read back from their FINISHED runs."""
+class Parent:
+    """A sweep's parent run, created or continued, and the child runs it already holds."""
 
-    def counts(self) -> dict[str, int]:
-        return {a: self.actions.count(a) for a in ("skip", "resume", "new")}
+    run_id: str
+    sweep_id: str
+    reused: bool
+    existing: dict[str, list[Run]]
+    """Child runs by trial key."""
+
+    def held(self) -> dict[str, int]:
+        """How many trial keys already have a FINISHED child run, and how many an interrupted one."""
+        statuses = [{r.info.status for r in runs} for runs in self.existing.values()]
+        return {
+            "finished": sum("FINISHED" in s for s in statuses),
+            "interrupted": sum("FINISHED" not in s and bool(s & INTERRUPTED) for s in statuses),
+        }
 
 
 def _children(client: MlflowClient, experiment_id: str, parent_id: str) -> dict[str, list[Run]]:
@@ -136,75 +141,89 @@ def owned_children(client: MlflowClient, experiment_id: str, sweep_name: str, le
     return [r for r in tracking.child_runs(client, experiment_id, parent.info.run_id) if tracking.is_owned(r, lease_s)]
 
 
-def plan_sweep(
+AXIS_TAG_LIMIT = 5000
+"""Longest `phasesweep.axis.*` value written (MLflow keeps 8,000 characters of a tag). A longer axis is
+written as `ALL_VALUES`, and its values are read back from the trials."""
+
+
+def axis_tag(values: list[str]) -> str:
+    text = ",".join(values)
+    return text if len(text) <= AXIS_TAG_LIMIT else ALL_VALUES
+
+
+def open_parent(
     client: MlflowClient,
     experiment_id: str,
-    specs: list[TrialSpec],
     *,
+    experiment_name: str,
     sweep_name: str,
     sweep_id: str,
     resume: bool,
     axes: dict[str, list[str]],
-    parent_tags: dict[str, Any],
-) -> Plan:
-    """Create or reopen the parent run and decide, per trial, skip / resume / new."""
+    n_trials: int,
+    tags: dict[str, Any],
+) -> Parent:
+    """Create the sweep's parent run, or (`resume`) continue the one of the same name.
+
+    Everything that a later command can change is a tag (the axes, the command, the trial count), since
+    MLflow params cannot change once logged.
+    """
     parent = tracking.find_sweep(client, [experiment_id], sweep_name) if resume else None
     grown = dict(axes)
     if parent is not None:
         for key, values in axes.items():  # a continued sweep's axes are the union over its commands
             before = parent.data.tags.get(f"{AXIS_TAG}{key}")
             old = before.split(",") if before else parent.data.params.get(f"sweep.{key}", "").split(",")
-            grown[key] = [v for v in old if v] + [v for v in values if v not in old]
-    axis_tags = {f"{AXIS_TAG}{k}": ",".join(v) for k, v in grown.items()}
+            grown[key] = (
+                [ALL_VALUES] if ALL_VALUES in old else [v for v in old if v] + [v for v in values if v not in old]
+            )
+    live = {
+        "phasesweep.command": command_line(),
+        "phasesweep.n_trials": n_trials,
+        tracking.HEARTBEAT_TAG: f"{time.time():.1f}",
+        DRIVER_TAG: this_driver(),
+    } | {f"{AXIS_TAG}{k}": axis_tag(v) for k, v in grown.items()}
     if parent is not None:
         parent_id = parent.info.run_id
-        sweep_id = parent.data.tags.get("phasesweep.sweep_id", sweep_id)
         client.update_run(parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
-        tracking.set_tags(
-            client,
+        tracking.set_tags(client, parent_id, live)
+        return Parent(
             parent_id,
-            {
-                "phasesweep.command": command_line(),
-                "phasesweep.n_trials": len(specs),
-                tracking.HEARTBEAT_TAG: f"{time.time():.1f}",
-                DRIVER_TAG: this_driver(),
-            }
-            | axis_tags,
+            parent.data.tags.get("phasesweep.sweep_id", sweep_id),
+            True,
+            _children(client, experiment_id, parent_id),
         )
-        existing = _children(client, experiment_id, parent_id)
-    else:
-        parent_id = tracking.create_run(
-            client,
-            experiment_id,
-            name=f"{specs[0].experiment_name} sweep {sweep_id}",
-            params={f"sweep.{k}": ",".join(v) for k, v in axes.items()} | {"sweep.n_trials": len(specs)},
-            tags=parent_tags
-            | {
-                "phasesweep.sweep_name": sweep_name,
-                "phasesweep.sweep_id": sweep_id,
-                tracking.HEARTBEAT_TAG: f"{time.time():.1f}",
-                DRIVER_TAG: this_driver(),
-            }
-            | axis_tags,
-        )
-        existing = {}
-    actions, skipped = [], {}
-    for i, spec in enumerate(specs):
-        runs = existing.get(spec.trial_key, [])
-        finished = [r for r in runs if r.info.status == "FINISHED"]
-        interrupted = [r for r in runs if r.info.status in INTERRUPTED]
-        if finished:
-            actions.append("skip")
-            spec.run_id = finished[0].info.run_id
-            skipped[i] = _result_of(finished[0], spec)
-        elif interrupted:
-            actions.append("resume")
-            spec.run_id = interrupted[0].info.run_id
-            client.update_run(spec.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
-            for stale in STALE_ON_RESUME & set(interrupted[0].data.tags):
-                client.delete_tag(spec.run_id, stale)
-        else:
-            actions.append("new")
-            spec.run_id = create_trial_run(client, experiment_id, spec, parent_run_id=parent_id, axes=set(axes))
-            tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": sweep_id})
-    return Plan(parent_id, sweep_id, parent is not None, actions, skipped)
+    parent_id = tracking.create_run(
+        client,
+        experiment_id,
+        name=f"{experiment_name} sweep {sweep_id}",
+        params={},
+        tags=tags | live | {"phasesweep.sweep_name": sweep_name, "phasesweep.sweep_id": sweep_id},
+    )
+    return Parent(parent_id, sweep_id, False, {})
+
+
+def place(
+    client: MlflowClient, experiment_id: str, parent: Parent, spec: TrialSpec, axes: set[str]
+) -> tuple[str, TrialResult | None]:
+    """Give a trial that is about to be queued its run, and say what to do with it:
+
+    - "skip": its key has a FINISHED child run, whose result is returned;
+    - "resume": its key has an interrupted child run, which is reopened (RUNNING, stale error tags gone);
+    - "new": a fresh child run is created for it.
+    """
+    runs = parent.existing.get(spec.trial_key, [])
+    finished = [r for r in runs if r.info.status == "FINISHED"]
+    interrupted = [r for r in runs if r.info.status in INTERRUPTED]
+    if finished:
+        spec.run_id = finished[0].info.run_id
+        return "skip", _result_of(finished[0], spec)
+    if interrupted:
+        spec.run_id = interrupted[0].info.run_id
+        client.update_run(spec.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        for stale in STALE_ON_RESUME & set(interrupted[0].data.tags):
+            client.delete_tag(spec.run_id, stale)
+        return "resume", None
+    spec.run_id = create_trial_run(client, experiment_id, spec, parent_run_id=parent.run_id, axes=axes)
+    tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": parent.sweep_id})
+    return "new", None

@@ -1,12 +1,15 @@
-"""The sweep driver: validate every trial, start or join Ray, create the MLflow run tree, run one
-Ray task per trial, stream results back, analyse the sweep and print the summary.
+"""The sweep driver: validate every trial, start or join Ray, open the sweep's parent run, stream the
+trials into Ray, stream results back, analyse the sweep and print the summary.
 
-`run_sweep` takes the job overrides Hydra's sweeper produced and does all of it; the Hydra launcher
-(`hydra_plugins/phasesweep`) is a thin adapter around it. Ray is imported only inside functions,
-so importing this module (and the launcher) stays cheap.
+`run_sweep` takes the trials of Hydra's sweeper (`pipelines.expand.Expansion`) and does all of it;
+the Hydra launcher (`hydra_plugins/phasesweep`) is a thin adapter around it. Ray is imported only
+inside functions, so importing this module (and the launcher) stays cheap.
 
 Order matters: every trial config is validated, and the resource request checked against
 the machine, *before* Ray starts or any MLflow run exists, so a bad value costs nothing.
+Then trials are queued a few more than Ray has slots for at a time, and a trial's child run is
+created when it is queued, so a sweep of 10,000 trials starts its first one within seconds and
+never holds 10,000 runs RUNNING at once.
 """
 
 from __future__ import annotations
@@ -15,50 +18,41 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipelines.driver import command_line, console, end_failed, summary_table
+from pipelines.driver import console, end_failed, summary_table
 from pipelines.preflight import check_tracking
-from pipelines.runtree import default_sweep_name, live_owner, owned_children, plan_sweep
-from pipelines.spec import build_spec, run_name
+from pipelines.runtree import default_sweep_name, live_owner, open_parent, owned_children, place
+from pipelines.spec import run_name
 from pipelines.validate import ConfigError, check_resources, fail, local_capacity
 from workers import tracking
 from workers.spec import TrialResult, TrialSpec, TrialStatus
-from workers.trial import ray_trial
+
+if TYPE_CHECKING:
+    from pipelines.expand import Expansion
 
 EXIT_BUSY = 3
 """Exit code of a sweep refused because another live driver owns it."""
 
-ComposeTrial = Callable[[Sequence[str], int], DictConfig]
-"""(a trial's overrides, its job number) -> its composed config, as Hydra's config loader gives it."""
-
 log = logging.getLogger(__name__)
 
 
-def _load_specs(compose: ComposeTrial, job_overrides, initial_job_idx) -> list[tuple[DictConfig, TrialSpec]]:
-    out = []
-    for idx, overrides in enumerate(job_overrides):
-        cfg = compose(overrides, initial_job_idx + idx)
-        try:
-            out.append((cfg, build_spec(cfg, list(overrides))))
-        except ConfigError as err:
-            fail(f"{err}  [trial {initial_job_idx + idx}: {' '.join(overrides) or 'defaults'}]")
-    return out
-
-
-def _connect(cluster: DictConfig, specs: list[TrialSpec]) -> bool:
+def _connect(cluster: DictConfig, requests: dict[tuple[float, float], int]) -> bool:
     """Start the embedded local Ray, or join a cluster. Returns True if we started it."""
     import ray
 
     address = cluster.address or None
     quiet = dict(logging_level=logging.WARNING, log_to_driver=False)
     if address is None and not os.environ.get("RAY_ADDRESS"):
+        # Ray announces at WARNING that it turned on token authentication, the safe default, on every
+        # start of a local instance; that is not a warning to the user of an embedded one.
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         ray.init(
             address="local",
             num_cpus=int(cluster.num_cpus) if cluster.num_cpus else None,
@@ -76,8 +70,8 @@ def _connect(cluster: DictConfig, specs: list[TrialSpec]) -> bool:
     ray.init(address=address, runtime_env=runtime_env or None, **quiet)
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     try:
-        for spec in specs:
-            check_resources(OmegaConf.structured(spec.resources), nodes, f"the cluster at {address or 'RAY_ADDRESS'}")
+        for cpus, gpus in requests:
+            check_resources(cpus, gpus, nodes, f"the cluster at {address or 'RAY_ADDRESS'}")
     except ConfigError as err:
         if not cluster.get("autoscaling"):
             ray.shutdown()
@@ -98,24 +92,28 @@ def _axes(job_overrides: Sequence[Sequence[str]]) -> dict[str, list[str]]:
 
 
 def run_sweep(
-    compose: ComposeTrial,
-    job_overrides: Sequence[Sequence[str]],
-    initial_job_idx: int = 0,
+    trials: Expansion,
     *,
     sweep_dir: str = ".",
     poll_interval_s: float = 0.5,
-) -> list[tuple[DictConfig, TrialSpec, TrialResult | None]]:
-    """Run every trial of a sweep on Ray and return (config, spec, result) per trial, in order.
+) -> list[tuple[TrialSpec, TrialResult]]:
+    """Run every trial of a sweep on Ray and return (spec, result) per trial, in order.
 
-    Exits (SystemExit) with 2 on a bad config before anything starts, 1 when a trial failed, and
-    130 when interrupted; the summary is printed first in every case that ran trials.
+    Exits (SystemExit) with 2 on a bad config before anything starts, 3 when another live driver owns
+    the sweep, 1 when a trial failed, and 130 when interrupted; the summary is printed first in every
+    case that ran trials.
     """
-    pairs = _load_specs(compose, job_overrides, initial_job_idx)
-    specs = [spec for _, spec in pairs]
-    first_cfg = pairs[0][0]
-    cluster = first_cfg.cluster
+    try:
+        trials.validate()
+        first = trials.spec(0)
+    except ConfigError as err:
+        fail(str(err))
+    first_cfg = trials.config(0)
+    cluster = OmegaConf.create(OmegaConf.to_container(first_cfg.cluster, resolve=True))
+    sweep_name = first_cfg.get("sweep_name") or default_sweep_name(first.experiment_name, trials)
+    resume = bool(first_cfg.get("resume", True))
     remote = bool(cluster.address) or bool(os.environ.get("RAY_ADDRESS"))
-    uri = tracking.resolve_tracking_uri(specs[0].tracking.uri)
+    uri = tracking.resolve_tracking_uri(first.tracking.uri)
     if remote and tracking.is_local_store(uri):
         where = cluster.address or f"RAY_ADDRESS={os.environ.get('RAY_ADDRESS')}"
         fail(
@@ -126,15 +124,14 @@ def run_sweep(
     try:
         if not remote:
             capacity = local_capacity(cluster)
-            for spec in specs:
-                check_resources(OmegaConf.structured(spec.resources), [capacity], "this machine")
-        experiment_id = check_tracking(specs[0].tracking, uri, local=not remote)
+            for cpus, gpus in trials.resource_requests:
+                check_resources(cpus, gpus, [capacity], "this machine")
+        experiment_id = check_tracking(first.tracking, uri, local=not remote)
     except ConfigError as err:
         fail(str(err))
     client = MlflowClient(tracking_uri=uri)
-    sweep_name = first_cfg.get("sweep_name") or default_sweep_name(specs[0].experiment_name, job_overrides)
-    lease_s = specs[0].tracking.lease_s
-    if first_cfg.get("resume", True):
+    lease_s = first.tracking.lease_s
+    if resume:
         owner = live_owner(client, experiment_id, sweep_name, lease_s)
         if owner is not None:
             fail(
@@ -147,114 +144,158 @@ def run_sweep(
     out = console()
     import ray
 
-    started = _connect(cluster, specs)
+    started = _connect(cluster, trials.resource_requests)
     try:
-        return _run_sweep(
-            pairs,
-            job_overrides,
-            out,
-            client=client,
-            experiment_id=experiment_id,
-            sweep_name=sweep_name,
-            sweep_dir=sweep_dir,
-            poll_interval_s=poll_interval_s,
-        )
+        driver = _Driver(trials, out, client=client, experiment_id=experiment_id, uri=uri, poll_s=poll_interval_s)
+        return driver.run(first, sweep_name=sweep_name, resume=resume, sweep_dir=sweep_dir, lease_s=lease_s)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_sweep(pairs, job_overrides, out, *, client, experiment_id, sweep_name, sweep_dir, poll_interval_s):
-    import ray
+class _Driver:
+    """One sweep's run on Ray: its parent run, the queue of trials, and their results."""
 
-    first_cfg = pairs[0][0]
-    specs = [spec for _, spec in pairs]
-    uri = tracking.resolve_tracking_uri(specs[0].tracking.uri)
-    axes = _axes(job_overrides)
-    parent_tags: dict[str, Any] = {
-        "phasesweep.kind": "sweep",
-        "phasesweep.command": command_line(),
-        "phasesweep.n_trials": len(specs),
-        "phasesweep.sweep_dir": str(Path(sweep_dir).resolve()),
-    }
-    commit = tracking.git_commit()
-    if commit:
-        parent_tags["mlflow.source.git.commit"] = commit
-    for spec in specs:
-        spec.tracking_uri = uri
-    if first_cfg.get("resume", True):
-        _wait_for_orphans(client, experiment_id, sweep_name, specs[0].tracking.lease_s, out)
-    plan = plan_sweep(
-        client,
-        experiment_id,
-        specs,
-        sweep_name=sweep_name,
-        sweep_id=uuid.uuid4().hex[:8],
-        resume=bool(first_cfg.get("resume", True)),
-        axes=axes,
-        parent_tags=parent_tags,
-    )
-    beating = tracking.heartbeat(uri, plan.parent_id, specs[0].tracking.lease_s / 4)  # this driver owns the sweep
-    try:
-        counts = plan.counts()
-        resources = ray.cluster_resources()
-        out.print(
-            f"[bold]phasesweep[/] {specs[0].experiment_name}: {len(specs)} trials "
-            f"(new {counts['new']}, resumed {counts['resume']}, skipped {counts['skip']}) on Ray "
-            f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs) → {uri}\n"
-            f"  sweep {sweep_name!r}, parent run {plan.parent_id}" + (" (continued)" if plan.reused_parent else "")
+    def __init__(self, trials: Expansion, out, *, client: MlflowClient, experiment_id: str, uri: str, poll_s: float):
+        self.trials, self.out, self.client = trials, out, client
+        self.experiment_id, self.uri, self.poll_s = experiment_id, uri, poll_s
+        self.axes = _axes(trials)
+        self.labels = [run_name(o, set(self.axes)) or "trial" for o in trials]
+        self.results: list[TrialResult | None] = [None] * len(trials)
+        self.specs: list[TrialSpec | None] = [None] * len(trials)
+        self.counts = {"skip": 0, "resume": 0, "new": 0}
+
+    def run(self, first: TrialSpec, *, sweep_name: str, resume: bool, sweep_dir: str, lease_s: float):
+        import ray
+
+        tags: dict[str, Any] = {"phasesweep.kind": "sweep", "phasesweep.sweep_dir": str(Path(sweep_dir).resolve())}
+        commit = tracking.git_commit()
+        if commit:
+            tags["mlflow.source.git.commit"] = commit
+        if resume:
+            _wait_for_orphans(self.client, self.experiment_id, sweep_name, lease_s, self.out)
+        parent = self.parent = open_parent(
+            self.client,
+            self.experiment_id,
+            experiment_name=first.experiment_name,
+            sweep_name=sweep_name,
+            sweep_id=uuid.uuid4().hex[:8],
+            resume=resume,
+            axes=self.axes,
+            n_trials=len(self.trials),
+            tags=tags,
         )
-        labels = [run_name(spec.overrides, set(axes)) or "trial" for spec in specs]
-        results: list[TrialResult | None] = [plan.skipped.get(i) for i in range(len(specs))]
-        task = ray.remote(ray_trial)
-        refs = {}
-        for i, spec in enumerate(specs):
-            if plan.actions[i] == "skip":
-                continue
-            options = dict(
-                num_cpus=spec.resources.cpus,
-                num_gpus=spec.resources.gpus,
-                max_retries=spec.resources.max_retries,
-                name=labels[i],
+        beating = tracking.heartbeat(self.uri, parent.run_id, lease_s / 4)  # this driver owns the sweep
+        try:
+            resources = ray.cluster_resources()
+            held = parent.held()
+            continued = f" (continued: {held['finished']} finished, {held['interrupted']} to resume)"
+            self.out.print(
+                f"[bold]phasesweep[/] {first.experiment_name}: {len(self.trials):,} trials on Ray "
+                f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs) → {self.uri}\n"
+                f"  sweep {sweep_name!r}, parent run {parent.run_id}" + (continued if parent.reused else "")
             )
-            refs[task.options(**options).remote(spec)] = i
-        slots = max(1, int(resources.get("CPU", 1) // max(specs[0].resources.cpus, 1e-3)))
-        interrupted = _wait_all(refs, results, specs, labels, client, poll_interval_s, slots, out)
+            slots = max(1, int(resources.get("CPU", 1) // max(first.resources.cpus, 1e-3)))
+            interrupted = self._stream(slots)
+            return self._finish(sweep_name, interrupted)
+        finally:
+            beating.set()
 
-        for spec, res in zip(specs, results, strict=True):
-            if res is None:
+    def _queue(self, i: int, task) -> Any:
+        """Trial i's spec and run, and its Ray task unless it is skipped; returns the task's ref or None."""
+        spec = self.specs[i] = self.trials.spec(i)
+        spec.tracking_uri = self.uri
+        action, skipped = place(self.client, self.experiment_id, self.parent, spec, set(self.axes))
+        self.counts[action] += 1
+        if action == "skip":
+            self.results[i] = skipped
+            return None
+        options = dict(
+            num_cpus=spec.resources.cpus,
+            num_gpus=spec.resources.gpus,
+            max_retries=spec.resources.max_retries,
+            name=self.labels[i],
+        )
+        return task.options(**options).remote(spec)
+
+    def _stream(self, slots: int) -> bool:
+        """Queue trials a few ahead of Ray's free slots and collect their results as they finish; True if
+        the user interrupted (Ctrl-C)."""
+        import ray
+
+        from workers.trial import ray_trial  # torch: only once trials are about to run
+
+        task = ray.remote(ray_trial)
+        window = 2 * slots
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[state]}"),
+            TimeRemainingColumn(),
+        )
+        refs: dict[Any, int] = {}
+        queued = 0
+        with Progress(*columns, console=self.out, transient=False) as progress:
+            bar = progress.add_task("trials", total=len(self.trials), state="")
+            try:
+                while queued < len(self.trials) or refs:
+                    while queued < len(self.trials) and len(refs) < window:
+                        ref = self._queue(queued, task)
+                        if ref is None:
+                            progress.advance(bar)
+                        else:
+                            refs[ref] = queued
+                        queued += 1
+                    done, _ = ray.wait(list(refs), num_returns=1, timeout=self.poll_s) if refs else ([], [])
+                    for ref in done:
+                        i = refs.pop(ref)
+                        res = self.results[i] = _collect(ref, self.specs[i], self.client)
+                        line = res.error if res.error else (res.headline or f"{res.steps} steps")
+                        progress.console.print(f"  [{i}] {res.status.value:<8} {self.labels[i]}  {line}")
+                        progress.advance(bar)
+                    failed = sum(r is not None and r.status is TrialStatus.failed for r in self.results)
+                    running = min(len(refs), slots)
+                    waiting = len(refs) - running + len(self.trials) - queued
+                    progress.update(bar, state=f"running {running} · queued {waiting} · failed {failed}")
+            except KeyboardInterrupt:
+                for ref in refs:
+                    ray.cancel(ref, force=True)
+                return True
+        return False
+
+    def _finish(self, sweep_name: str, interrupted: bool) -> list[tuple[TrialSpec, TrialResult]]:
+        client, parent, results = self.client, self.parent, self.results
+        for spec, res in zip(self.specs, results, strict=True):
+            if res is None and spec is not None and spec.run_id:
                 tracking.set_tags(client, spec.run_id, {"phasesweep.status": "killed"})
                 client.set_terminated(spec.run_id, status="KILLED")
-        out.print(summary_table(list(zip(specs, results, strict=True)), title=f"sweep {sweep_name}", axes=set(axes)))
+        rows = list(zip(self.trials, results, strict=True))
+        queued = {i for i, spec in enumerate(self.specs) if spec is not None}
+        self.out.print(summary_table(rows, title=f"sweep {sweep_name}", axes=set(self.axes), queued=queued))
         final = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
-        final["killed"] = sum(r is None for r in results)
-        tracking.set_tags(
-            client,
-            plan.parent_id,
-            {f"phasesweep.{k}": v for k, v in final.items()}
-            | {
-                f"phasesweep.{k}": v
-                for k, v in (("skipped", counts["skip"]), ("resumed", counts["resume"]), ("new", counts["new"]))
-            },
-        )
+        final["killed"] = sum(r is None for i, r in enumerate(results) if i in queued)
+        final["not_started"] = sum(r is None for i, r in enumerate(results) if i not in queued)
+        counts = {"skipped": self.counts["skip"], "resumed": self.counts["resume"], "new": self.counts["new"]}
+        tracking.set_tags(client, parent.run_id, {f"phasesweep.{k}": v for k, v in (final | counts).items()})
         if not interrupted:
-            _analyze(client, plan.parent_id, out)
+            _analyze(client, parent.run_id, self.out)
         status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
-        client.set_terminated(plan.parent_id, status=status)
-        out.print(
-            f"skipped {counts['skip']} · resumed {counts['resume']} · new {counts['new']} · "
+        client.set_terminated(parent.run_id, status=status)
+        self.out.print(
+            f"skipped {counts['skipped']} · resumed {counts['resumed']} · new {counts['new']} · "
             f"finished {final['finished']} · diverged {final['diverged']} · failed {final['failed']} · "
-            f"killed {final['killed']}\n"
-            f"MLflow: parent run {plan.parent_id} ({status}); browse with `mlflow ui --backend-store-uri {uri}`"
+            f"killed {final['killed']}"
+            + (f" · not started {final['not_started']:,}" if final["not_started"] else "")
+            + "\n"
+            f"MLflow: parent run {parent.run_id} ({status}); browse with `mlflow ui --backend-store-uri {self.uri}`"
         )
         if interrupted:
-            out.print("interrupted: run the same command again to resume this sweep")
+            self.out.print("interrupted: run the same command again to resume this sweep")
             raise SystemExit(130)
         if final["failed"]:
             raise SystemExit(1)
-        return [(cfg, spec, res) for (cfg, spec), res in zip(pairs, results, strict=True)]
-    finally:
-        beating.set()
+        return list(zip(self.specs, results, strict=True))
 
 
 def _wait_for_orphans(client: MlflowClient, experiment_id: str, sweep_name: str, lease_s: float, out) -> None:
@@ -281,40 +322,6 @@ def _analyze(client: MlflowClient, parent_id: str, out) -> None:
         out.print(f"[yellow]sweep analysis skipped: {type(exc).__name__}: {exc}[/]")
         return
     print_report(report)
-
-
-def _wait_all(refs, results, specs, labels, client, poll_s, slots, out) -> bool:
-    """Stream results back as trials finish; True if the user interrupted (Ctrl-C)."""
-    import ray
-
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[state]}"),
-        TimeRemainingColumn(),
-    )
-    pending = list(refs)
-    todo = len(pending)
-    with Progress(*columns, console=out, transient=False) as progress:
-        bar = progress.add_task("trials", total=todo, state="")
-        try:
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1, timeout=poll_s)
-                for ref in done:
-                    i = refs[ref]
-                    res = results[i] = _collect(ref, specs[i], client)
-                    line = res.error if res.error else (res.headline or f"{res.steps} steps")
-                    progress.console.print(f"  [{i}] {res.status.value:<8} {labels[i]}  {line}")
-                    progress.advance(bar)
-                failed = sum(r is not None and r.status is TrialStatus.failed for r in results)
-                running = min(len(pending), slots)
-                progress.update(bar, state=f"running {running} · queued {len(pending) - running} · failed {failed}")
-        except KeyboardInterrupt:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            return True
-    return False
 
 
 def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:

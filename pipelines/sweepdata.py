@@ -17,6 +17,8 @@ from workers import tracking
 
 AXIS_TAG = "phasesweep.axis."
 """Parent-run tags `phasesweep.axis.<key>`: every value of a swept key over all commands of the sweep."""
+ALL_VALUES = "*"
+"""An axis tag too long for MLflow is written as this; its values are then the trials' own."""
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
@@ -80,6 +82,10 @@ def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
             sweep.analysis = _analysis_params(run.data.params)
         status = run.data.tags.get("phasesweep.status", "finished")
         sweep.trials.append(Trial(run.info.run_id, values, status, dict(run.data.metrics)))
+    for axis, values in axes.items():
+        if values == [ALL_VALUES]:
+            seen = dict.fromkeys(t.values[axis] for t in sweep.trials)
+            axes[axis] = sorted(seen, key=lambda v: (not is_number(v), float(v) if is_number(v) else 0.0, v))
     return sweep
 
 

@@ -238,3 +238,30 @@ def test_extending_a_sweep_under_its_default_name_continues_it(tmp_path):
     assert len(parents) == 1 and len(children(client)) == 5
     assert parents[0].data.tags["phasesweep.axis.data.temperature"] == "2.0,2.5,3.0,3.5,4.0"
     assert_exactly_once(client, 25, n_trials=5)
+
+
+def test_a_ten_thousand_trial_sweep_streams_its_runs(tmp_path):
+    """With `max_trials` raised, 10,000 seeds compose in seconds and runs are created as trials are
+    queued: when the first trial logs, only a window of runs exists, and Ctrl-C leaves none RUNNING."""
+    args = ["-m", "experiment=rbm_ising", "seed=range(0,10000)", "max_trials=10000", *TINY, "train.steps=2000"]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    start = time.monotonic()
+    proc = launch(args, tmp_path)
+
+    def logging_run():
+        return next(
+            (r for r in children(client) if client.get_metric_history(r.info.run_id, "train/recon_error")), None
+        )
+
+    wait_for(lambda: logging_run() is not None, 120, "the first trial's metrics")
+    first_s = time.monotonic() - start
+    created = len(children(client))
+    assert 1 <= created <= 16, f"{created} runs exist when the first trial logs; they should be created as queued"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    runs = children(client)
+    assert len(runs) <= 16 and not [r for r in runs if r.info.status == "RUNNING"], Counter(r.info.status for r in runs)
+    [parent] = [r for r in client.search_runs([runs[0].info.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.data.tags["phasesweep.n_trials"] == "10000"
+    print(f"first trial logged {first_s:.1f} s after launch, with {created} runs created")

@@ -50,7 +50,9 @@ def test_four_trial_sweep_builds_the_run_tree(run_cli, workdir: Path):
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["phasesweep.sweep_id"]
     assert "phasesweep -m experiment=rbm_ising" in parent.data.tags["phasesweep.command"]
-    assert parent.data.params["sweep.data.temperature"] == "2.0,3.0"
+    assert parent.data.tags["phasesweep.axis.data.temperature"] == "2.0,3.0"
+    assert parent.data.tags["phasesweep.n_trials"] == "4"
+    assert not any(k.startswith("sweep.") for k in parent.data.params), "the parent's sweep is in tags only"
 
     grid = set()
     keys = set()

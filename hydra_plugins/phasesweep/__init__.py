@@ -1,7 +1,8 @@
 """phasesweep's Hydra plugins. Hydra discovers plugins only inside the `hydra_plugins`
-namespace package; importing this registers `hydra/launcher=ray` and the config schemas."""
+namespace package; importing this registers `hydra/launcher=ray`, `hydra/sweeper=grid` and the
+config schemas."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hydra.core.config_store import ConfigStore
 
@@ -22,3 +23,15 @@ class RayLauncherConf:
 
 
 ConfigStore.instance().store(group="hydra/launcher", name="ray", node=RayLauncherConf, provider="phasesweep")
+
+
+@dataclass
+class GridSweeperConf:
+    """`hydra/sweeper=grid`: the Cartesian product of the swept values, checked without composing each trial."""
+
+    _target_: str = "hydra_plugins.phasesweep.grid_sweeper.GridSweeper"
+    params: dict[str, str] = field(default_factory=dict)
+    """Swept keys and their values (`key: a,b,c`), as a sweep file gives them; the command line wins."""
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="grid", node=GridSweeperConf, provider="phasesweep")

@@ -6,6 +6,7 @@ so Hydra's plugin discovery stays cheap.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 
@@ -35,25 +36,26 @@ class RayLauncher(Launcher):
             cfg.hydra.job.num = job_num
         return cfg
 
+    @functools.cache  # noqa: B019  (one launcher per multirun)
+    def is_group(self, key: str) -> bool:
+        """True when `key` names a config group (`model`, `experiment`), not a value."""
+        return self.hydra_context.config_loader.repository.group_exists(key.replace(".", "/"))
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from pipelines.expand import Expansion
         from pipelines.sweep import run_sweep
 
-        trials = run_sweep(
-            self.compose,
-            job_overrides,
-            initial_job_idx,
-            sweep_dir=self.config.hydra.sweep.dir,
-            poll_interval_s=self.poll_interval_s,
-        )
+        trials = Expansion(job_overrides, self.compose, self.is_group, initial_job_idx)
+        results = run_sweep(trials, sweep_dir=self.config.hydra.sweep.dir, poll_interval_s=self.poll_interval_s)
         return [
             JobReturn(
                 overrides=list(spec.overrides),
-                cfg=cfg,
-                hydra_cfg=cfg,
+                cfg=self.config,
+                hydra_cfg=self.config,
                 working_dir=os.getcwd(),
                 task_name=spec.experiment_name,
                 status=JobStatus.COMPLETED,
                 _return_value=result,
             )
-            for cfg, spec, result in trials
+            for spec, result in results
         ]
