@@ -4,6 +4,7 @@ traceback; a launch-time error starts no trial, creates no run and never starts 
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -120,14 +121,22 @@ def _run(case: str, root: Path):
     base, bad, _ = CASES[case]
     work = root / case.replace(" ", "_").replace("/", "_")
     work.mkdir()
-    return case, work, cli(*base, *bad, cwd=work, env={"RAY_TMPDIR": str(work / "ray")})
+    start = time.monotonic()
+    out = cli(*base, *bad, cwd=work, env={"RAY_TMPDIR": str(work / "ray")})
+    return case, work, out, time.monotonic() - start
+
+
+REFUSAL_S = 10.0
+"""Issue 19: a bad input is refused within this many seconds (two cases at a time on 2 cores)."""
 
 
 def test_every_malformed_input_is_one_clear_line(tmp_path):
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:  # one per core, so each time is a user's
         results = list(pool.map(lambda case: _run(case, tmp_path), CASES))
     problems = []
-    for case, work, out in results:
+    for case, work, out, elapsed in results:
+        if elapsed > REFUSAL_S:
+            problems.append(f"{case}: took {elapsed:.1f} s")
         lines = [line for line in out.stderr.splitlines() if line.strip()]
         word = CASES[case][2]
         if out.returncode == 0:
@@ -138,6 +147,8 @@ def test_every_malformed_input_is_one_clear_line(tmp_path):
             problems.append(f"{case}: traceback")
         elif (work / "mlflow.db").exists() or (work / "ray").exists():
             problems.append(f"{case}: created a run store or started Ray")
+    slowest = max(results, key=lambda r: r[3])
+    print(f"slowest refusal: {slowest[0]} in {slowest[3]:.1f} s")
     assert not problems, "\n".join(problems)
     assert not Path("/nonexistent").exists(), "a refused tracking.uri created the directory it named"
 

@@ -3,6 +3,7 @@ resumed once their leases expire, and a trial whose sink cannot end its run stil
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -150,3 +151,23 @@ def test_a_full_disk_is_a_clear_failure_and_the_rerun_resumes(small_disk):
     assert again.returncode == 0, again.stdout + again.stderr
     finished = assert_exactly_once(store(where), STEPS, n_trials=2)
     assert all("phasesweep.error" not in r.data.tags for r in finished)  # no stale error on a finished run
+
+
+def test_a_read_only_store_is_refused_before_anything_starts(small_disk, tmp_path):
+    import subprocess
+    import time
+
+    where, _ = small_disk
+    make = f"from mlflow import MlflowClient; MlflowClient('sqlite:///{where / 'mlflow.db'}').create_experiment('x')"
+    subprocess.run([sys.executable, "-c", make], check=True, capture_output=True)  # a store that exists, closed
+    subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    start = time.monotonic()
+    out = cli(*SWEEP, f"tracking.uri=sqlite:///{where / 'mlflow.db'}", cwd=work, env={"RAY_TMPDIR": str(work / "ray")})
+    elapsed = time.monotonic() - start
+    lines = [x for x in out.stderr.splitlines() if x.strip()]
+    assert out.returncode == 2 and len(lines) == 1, out.stdout + out.stderr
+    assert "tracking.uri=" in lines[0] and "not writable" in lines[0]
+    assert not (work / "ray").exists() and not (work / "mlflow.db").exists()
+    print(f"read-only store refused in {elapsed:.1f} s")
