@@ -10,6 +10,7 @@ Without -m the trial runs here through `workers.run_trial`; with -m the Ray laun
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -25,10 +26,22 @@ CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 GROUPS = ("model", "data", "train", "sampler", "tracking", "cluster", "experiment", "sweep")
 
 
-def _group_options(group: str) -> list[str]:
+def config_dirs(args: list[str]) -> list[Path]:
+    """The config directories a command reads: the project's, and any `--config-dir`/`-cd` it adds."""
+    dirs = [CONF_DIR]
+    for flag, value in itertools.pairwise(args):
+        if flag in ("--config-dir", "-cd"):
+            dirs.append(Path(value).expanduser().resolve())
+    for arg in args:
+        if arg.startswith(("--config-dir=", "-cd=")):
+            dirs.append(Path(arg.partition("=")[2]).expanduser().resolve())
+    return dirs
+
+
+def _group_options(group: str, dirs: list[Path]) -> list[str]:
     from hydra.core.config_store import ConfigStore
 
-    files = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    files = sorted(p.stem for d in dirs for p in (d / group).glob("*.yaml"))
     stored = ConfigStore.instance().repo.get(group, {})
     return sorted(set(files) | {name.removesuffix(".yaml") for name in stored})
 
@@ -46,7 +59,7 @@ def check_group_choices(args: list[str]) -> None:
         group = o.key_or_group
         if group not in GROUPS or o.is_delete():
             continue
-        options = _group_options(group)
+        options = _group_options(group, config_dirs(args))
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
         for value in values:
             if value not in options and value != "null":
@@ -105,6 +118,9 @@ def check_composition(args: list[str]) -> None:
     parser = OverridesParser.create()
     parsed = parser.parse_overrides(candidates)  # check_grammar has named any bad one
     fixed = [o.input_line for o in parsed if not o.is_sweep_override()]
+    extra = [f"file://{d}" for d in config_dirs(args)[1:]]
+    if extra:  # as Hydra adds a --config-dir to its search path
+        fixed.insert(0, f"hydra.searchpath=[{','.join(extra)}]")
     if GlobalHydra.instance().is_initialized():
         return
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -112,7 +128,19 @@ def check_composition(args: list[str]) -> None:
         swept = {o.get_key_element(): o for o in parsed if o.is_sweep_override()}
         if "-m" in args or "--multirun" in args or base.hydra.mode is RunMode.MULTIRUN:
             for key, value in (base.hydra.sweeper.get("params") or {}).items():
-                swept.setdefault(key, parser.parse_override(f"{key}={value}"))  # the command line wins
+                if key in swept or any(o.get_key_element() == key for o in parsed):
+                    continue  # the command line wins
+                line = f"{key}={'' if value is None else value}"
+                try:
+                    o = parser.parse_override(line)
+                except Exception as exc:
+                    fail(f"hydra.sweeper.params: {line}: not a sweep ({_first_line(exc)})")
+                if o.is_sweep_override():
+                    swept[key] = o
+                elif str(value).strip() in ("", "[]", "None"):
+                    fail(f"hydra.sweeper.params: {key}: {value!r} sweeps no values; give a,b,c or range(a,b,step)")
+                else:
+                    _compose(compose, [*fixed, line], f"hydra.sweeper.params: {line}")
         _check_size(swept, base)
         for key, o in swept.items():
             values = list(o.sweep_string_iterator())

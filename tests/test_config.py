@@ -91,3 +91,33 @@ def test_an_oversized_sweep_is_refused_before_anything_is_composed(run_cli, work
 def test_every_swept_value_is_type_checked(run_cli, workdir: Path):
     line = _one_line_error(run_cli("-m", "experiment=rbm_ising", "data.temperature=2.0,abc,3.0", cwd=workdir))
     assert line.startswith("phasesweep: error: data.temperature=abc:")
+
+
+SWEEP_FILE = """# @package _global_
+defaults:
+  - override /experiment: rbm_ising
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    params:
+      data.temperature: {}
+"""
+
+
+def test_a_sweep_file_in_a_config_dir_is_found_and_its_empty_axis_is_one_line(run_cli, workdir: Path):
+    """`--config-dir` adds the user's own groups, as in Hydra; a sweep file's axis that sweeps nothing
+    is named in one line, not a traceback."""
+    (workdir / "mine" / "sweep").mkdir(parents=True)
+    (workdir / "mine" / "sweep" / "grid.yaml").write_text(SWEEP_FILE.format("2.0,2.75"))
+    (workdir / "mine" / "sweep" / "empty.yaml").write_text(SWEEP_FILE.format("[]"))
+    (workdir / "mine" / "sweep" / "typo.yaml").write_text(SWEEP_FILE.format("hot"))
+    found = run_cli("--config-dir", str(workdir / "mine"), "+sweep=grid", "--cfg", "hydra", cwd=workdir)
+    assert found.returncode == 0, found.stderr
+    assert OmegaConf.create(found.stdout).hydra.sweeper.params["data.temperature"] == "2.0,2.75"
+    empty = _one_line_error(run_cli("--config-dir", str(workdir / "mine"), "+sweep=empty", cwd=workdir))
+    assert "data.temperature: [] sweeps no values" in empty
+    typo = _one_line_error(run_cli("-cd", str(workdir / "mine"), "+sweep=typo", cwd=workdir))
+    assert "data.temperature=hot" in typo
+    unknown = _one_line_error(run_cli("--config-dir", str(workdir / "mine"), "+sweep=nosuch", cwd=workdir))
+    assert "choose one of:" in unknown and "grid" in unknown and "rbm_ising_grid" in unknown
+    assert not (workdir / "mlflow.db").exists()
