@@ -56,13 +56,23 @@ def is_local_store(uri: str) -> bool:
     return uri.startswith(("sqlite:", "file:")) or "://" not in uri
 
 
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"
+"""The experiment tag and value MLflow's UI (3.x) reads to open an experiment in model-training mode
+rather than GenAI mode (`ExperimentKind.CUSTOM_MODEL_DEVELOPMENT` in its frontend)."""
+
+
 def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The id of experiment `name`, created (or restored) if needed, and declared a model-training one
+    unless its owner has declared a kind already."""
     experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    return client.create_experiment(name)
+    if experiment is None:
+        return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
+    if experiment.lifecycle_stage == "deleted":
+        client.restore_experiment(experiment.experiment_id)
+    if EXPERIMENT_KIND_TAG not in experiment.tags:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING)
+    return experiment.experiment_id
 
 
 def git_commit() -> str | None:
