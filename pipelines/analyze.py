@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -277,6 +278,25 @@ def print_tables(sweep: Sweep, metrics: list[str], rows: str | None, cols: str |
         out.print(table)
 
 
+_SKIPPED = re.compile(r"^(?P<where>.+?\]): \w+ (?P<cause>needs .*)$")
+
+
+def note_lines(notes: list[str]) -> list[str]:
+    """The notes for a terminal: estimates skipped for the same cause (`needs >= 4 distinct values of
+    data.temperature ...`) in one line with their count; `transitions.json` keeps each one."""
+    causes: dict[str, list[str]] = {}
+    for note in notes:
+        match = _SKIPPED.match(note)
+        causes.setdefault(match["cause"] if match else note, []).append(note)
+    lines = []
+    for cause, group in causes.items():
+        if len(group) == 1:
+            lines.append(group[0])
+        else:
+            lines.append(f"{len(group)} estimates skipped: they need{cause[len('needs') :]} (each in transitions.json)")
+    return lines
+
+
 def print_report(report: dict[str, Any]) -> None:
     """The located transitions as a table, and the notes, on the console."""
     from rich.console import Console
@@ -293,7 +313,7 @@ def print_report(report: dict[str, Any]) -> None:
                 e["axis"], _label(e["fixed"]) or "-", e["method"], e["observable"], f"{e['location']:.4g}", ci
             )
         out.print(table)
-    for note in report["notes"]:
+    for note in note_lines(report["notes"]):
         out.print(f"[yellow]note:[/] {note}")
     out.print(
         f"{report['trials']} trials; {len(report['artifacts'])} plots, transitions.json and "

@@ -236,7 +236,10 @@ def test_extending_a_sweep_under_its_default_name_continues_it(tmp_path):
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=100)
     parents = [r for r in runs if r.data.tags.get("phasesweep.kind") == "sweep"]
     assert len(parents) == 1 and len(children(client)) == 5
-    assert parents[0].data.tags["phasesweep.axis.data.temperature"] == "2.0,2.5,3.0,3.5,4.0"
+    tags = parents[0].data.tags
+    assert tags["phasesweep.axis.data.temperature"] == "2.0,2.5,3.0,3.5,4.0"
+    assert tags["phasesweep.n_trials"] == "5" and "3.5,4.0" in tags["phasesweep.command"], "the latest command"
+    assert not any(k.startswith("sweep.") for k in parents[0].data.params), "nothing a continue cannot update"
     assert_exactly_once(client, 25, n_trials=5)
 
 

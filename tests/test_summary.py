@@ -37,3 +37,22 @@ def test_a_short_summary_lists_every_trial():
     results = [(["seed=0"], result(TrialStatus.finished)), (["seed=1"], None)]
     text = render(summary_table(results, "sweep s", axes={"seed"}, queued={0}))
     assert "seed=0" in text and "seed=1" in text and "not started" in text and "more trials" not in text
+
+
+def test_estimates_skipped_for_one_cause_are_one_line():
+    from pipelines.analyze import note_lines
+
+    few = "needs >= 4 distinct values of data.temperature with data, got 2; sweep more points, e.g. T=..."
+    notes = [
+        f"{m} of obs/{o} along data.temperature [model.width={w}]: {fn} {few}"
+        for m, fn in (("peak", "peak_location"), ("steepest", "steepest_change"))
+        for o in ("a", "b")
+        for w in (16, 64)
+    ]
+    binder = "binder of obs/u along data.temperature [all]: binder_crossing needs >= 2 system sizes, got 1"
+    lines = note_lines([*notes, binder])
+    assert lines == [
+        "8 estimates skipped: they need >= 4 distinct values of data.temperature with data, got 2; sweep more "
+        "points, e.g. T=... (each in transitions.json)",
+        binder,
+    ]
