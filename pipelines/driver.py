@@ -35,8 +35,10 @@ def create_trial_run(
     *,
     parent_run_id: str | None = None,
     axes: set[str] | None = None,
+    sweep_name: str | None = None,
 ) -> str:
-    """The trial's MLflow run: params are the flattened resolved config; tags its identity."""
+    """The trial's MLflow run: params are the flattened resolved config (with the name of the sweep it
+    belongs to, when the config left that to the default); tags its identity."""
     tags = {
         "phasesweep.trial_key": spec.trial_key,
         "phasesweep.overrides": " ".join(spec.overrides),
@@ -52,7 +54,7 @@ def create_trial_run(
         client,
         experiment_id,
         name=run_name(spec.overrides, axes),
-        params=params_of(spec),
+        params=params_of(spec) | ({"sweep_name": sweep_name} if sweep_name else {}),
         tags=tags,
         parent_run_id=parent_run_id,
     )

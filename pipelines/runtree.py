@@ -72,6 +72,8 @@ class Parent:
     reused: bool
     existing: dict[str, list[Run]]
     """Child runs by trial key."""
+    sweep_name: str = ""
+    """The sweep's one name: the terminal's, the parent run's, and every child's `sweep_name` param."""
 
     def held(self) -> dict[str, int]:
         """How many trial keys already have a FINISHED child run, and how many an interrupted one."""
@@ -155,7 +157,6 @@ def open_parent(
     client: MlflowClient,
     experiment_id: str,
     *,
-    experiment_name: str,
     sweep_name: str,
     sweep_id: str,
     resume: bool,
@@ -192,15 +193,16 @@ def open_parent(
             parent.data.tags.get("phasesweep.sweep_id", sweep_id),
             True,
             _children(client, experiment_id, parent_id),
+            sweep_name,
         )
     parent_id = tracking.create_run(
         client,
         experiment_id,
-        name=f"{experiment_name} sweep {sweep_id}",
+        name=sweep_name,
         params={},
         tags=tags | live | {"phasesweep.sweep_name": sweep_name, "phasesweep.sweep_id": sweep_id},
     )
-    return Parent(parent_id, sweep_id, False, {})
+    return Parent(parent_id, sweep_id, False, {}, sweep_name)
 
 
 def place(
@@ -224,6 +226,8 @@ def place(
         for stale in STALE_ON_RESUME & set(interrupted[0].data.tags):
             client.delete_tag(spec.run_id, stale)
         return "resume", None
-    spec.run_id = create_trial_run(client, experiment_id, spec, parent_run_id=parent.run_id, axes=axes)
+    spec.run_id = create_trial_run(
+        client, experiment_id, spec, parent_run_id=parent.run_id, axes=axes, sweep_name=parent.sweep_name
+    )
     tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": parent.sweep_id})
     return "new", None

@@ -177,7 +177,6 @@ class _Driver:
         parent = self.parent = open_parent(
             self.client,
             self.experiment_id,
-            experiment_name=first.experiment_name,
             sweep_name=sweep_name,
             sweep_id=uuid.uuid4().hex[:8],
             resume=resume,

@@ -53,6 +53,9 @@ def test_four_trial_sweep_builds_the_run_tree(run_cli, workdir: Path):
     assert parent.data.tags["phasesweep.axis.data.temperature"] == "2.0,3.0"
     assert parent.data.tags["phasesweep.n_trials"] == "4"
     assert not any(k.startswith("sweep.") for k in parent.data.params), "the parent's sweep is in tags only"
+    name = parent.data.tags["phasesweep.sweep_name"]
+    assert parent.info.run_name == name and f"sweep {name!r}" in out.stdout, "one name per sweep"
+    assert {child.data.params["sweep_name"] for child in children} == {name}
     kind = client.get_experiment(parent.info.experiment_id).tags.get("mlflow.experimentKind")
     assert kind == "custom_model_development", "the MLflow UI opens the experiment in model-training mode"
 
