@@ -5,7 +5,12 @@ a finiteness check of its parameters; a finiteness check of every metric (non-fi
 update that overflows its dtype, ends the trial as *diverged*: an outcome with its step, not a
 crash); one call to the sink; and
 every `checkpoint_every` steps a flush of the metrics followed by a checkpoint, so that a
-resumed trial starts exactly where the stored metrics end. The loop adds `sys/steps_per_s`.
+resumed trial starts exactly where the stored metrics end.
+
+The loop adds `sys/steps_per_s` at each observation: training steps per second since the last one,
+timing the updates only (an observation's own cost would make the last value, which the MLflow runs
+table shows, say nothing about training speed). Metrics in `ON_CHANGE` (a learning rate) are logged at
+the first and last step and whenever they change, not every step.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ import torch
 if TYPE_CHECKING:
     from workers.families.base import Family
     from workers.sink import MLflowSink
+
+
+ON_CHANGE = frozenset({"train/lr"})
+"""Metrics logged only when their value changes, and at a run's first and last step."""
 
 
 @dataclass
@@ -62,10 +71,15 @@ def train(
     by the first step (which always observes), else `MissingObservableError` stops the trial.
     """
     last: dict[str, float] = {}
-    tick = time.perf_counter()
+    trained, train_s = 0, 0.0
+    unlogged: set[str] = set()
+    """ON_CHANGE keys whose value at the step before was held back (unchanged)."""
     for step in range(start_step, steps):
+        tick = time.perf_counter()
         try:
             metrics = dict(family.step(step))
+            train_s += time.perf_counter() - tick
+            trained += 1
         except (OverflowError, RuntimeError) as exc:
             if "overflow" not in str(exc).lower():
                 raise
@@ -79,11 +93,17 @@ def train(
             if not bad:
                 metrics.update(family.observe(step))
                 bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-        now = time.perf_counter()
-        metrics["sys/steps_per_s"] = 1.0 / max(now - tick, 1e-9)
-        tick = now
+        if observing:
+            metrics["sys/steps_per_s"] = trained / max(train_s, 1e-9)
+            trained, train_s = 0, 0.0
         finite = {k: v for k, v in metrics.items() if k not in bad}
-        sink(step, finite)
+        edge = step in (start_step, steps - 1) or bool(bad)
+        held = {k: v for k, v in finite.items() if k in ON_CHANGE and not edge and last.get(k) == v}
+        changed = [k for k in unlogged if k in finite and last.get(k) != finite[k]]
+        if changed:  # the old value up to the step before, so that a chart draws a step, not a ramp
+            sink(step - 1, {k: last[k] for k in changed})
+        unlogged = set(held)
+        sink(step, {k: v for k, v in finite.items() if k not in held})
         last.update(finite)
         if bad:
             return LoopOutcome(diverged=True, step=step, last=last, bad_keys=bad)
