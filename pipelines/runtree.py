@@ -43,6 +43,9 @@ if TYPE_CHECKING:
     from workers.spec import TrialSpec
 
 INTERRUPTED = {"RUNNING", "SCHEDULED", "KILLED"}
+ATTEMPT_TAG = "phasesweep.attempt."
+"""`phasesweep.attempt.<n>`: what the n-th command that ran a sweep did (its counts, when, the command),
+so that continuing a sweep adds to its history instead of overwriting it."""
 STALE_ON_RESUME = {"phasesweep.error"}
 """Tags of an earlier attempt's failure, removed when its run is resumed so a FINISHED run carries none."""
 
@@ -74,6 +77,8 @@ class Parent:
     """Child runs by trial key."""
     sweep_name: str = ""
     """The sweep's one name: the terminal's, the parent run's, and every child's `sweep_name` param."""
+    attempts: int = 0
+    """How many commands ran this sweep before this one (each left a `phasesweep.attempt.<n>` tag)."""
 
     def held(self) -> dict[str, int]:
         """How many trial keys already have a FINISHED child run, and how many an interrupted one."""
@@ -194,6 +199,8 @@ def open_parent(
             True,
             _children(client, experiment_id, parent_id),
             sweep_name,
+            # a parent from before attempt tags existed was still run once
+            max(1, sum(k.startswith(ATTEMPT_TAG) for k in parent.data.tags)),
         )
     parent_id = tracking.create_run(
         client,

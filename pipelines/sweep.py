@@ -14,6 +14,7 @@ never holds 10,000 runs RUNNING at once.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import time
@@ -26,9 +27,16 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipelines.driver import console, end_failed, summary_table
+from pipelines.driver import command_line, console, end_failed, summary_table
 from pipelines.preflight import check_tracking
-from pipelines.runtree import default_sweep_name, live_owner, open_parent, owned_children, place
+from pipelines.runtree import (
+    ATTEMPT_TAG,
+    default_sweep_name,
+    live_owner,
+    open_parent,
+    owned_children,
+    place,
+)
 from pipelines.spec import run_name
 from pipelines.validate import ConfigError, check_resources, fail, local_capacity
 from workers import tracking
@@ -168,6 +176,8 @@ class _Driver:
     def run(self, first: TrialSpec, *, sweep_name: str, resume: bool, sweep_dir: str, lease_s: float):
         import ray
 
+        self.started = time.time()
+
         tags: dict[str, Any] = {"phasesweep.kind": "sweep", "phasesweep.sweep_dir": str(Path(sweep_dir).resolve())}
         commit = tracking.git_commit()
         if commit:
@@ -276,7 +286,14 @@ class _Driver:
         final["killed"] = sum(r is None for i, r in enumerate(results) if i in queued)
         final["not_started"] = sum(r is None for i, r in enumerate(results) if i not in queued)
         counts = {"skipped": self.counts["skip"], "resumed": self.counts["resume"], "new": self.counts["new"]}
-        tracking.set_tags(client, parent.run_id, {f"phasesweep.{k}": v for k, v in (final | counts).items()})
+        attempt = " · ".join(f"{k} {v}" for k, v in (counts | final).items() if v or k in counts)
+        when = f"{_utc(self.started)} to {_utc(time.time())}"
+        tracking.set_tags(
+            client,
+            parent.run_id,
+            {f"phasesweep.{k}": v for k, v in final.items()}  # the sweep's state, over all its trials
+            | {f"{ATTEMPT_TAG}{parent.attempts + 1}": f"{when}: {attempt}; {command_line()}"[:MAX_TAG]},
+        )
         if not interrupted:
             _analyze(client, parent.run_id, self.out)
         status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
@@ -295,6 +312,14 @@ class _Driver:
         if final["failed"]:
             raise SystemExit(1)
         return list(zip(self.specs, results, strict=True))
+
+
+MAX_TAG = 8000
+"""MLflow's limit on a tag's value."""
+
+
+def _utc(t: float) -> str:
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 def _wait_for_orphans(client: MlflowClient, experiment_id: str, sweep_name: str, lease_s: float, out) -> None:

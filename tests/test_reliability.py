@@ -240,6 +240,10 @@ def test_extending_a_sweep_under_its_default_name_continues_it(tmp_path):
     assert tags["phasesweep.axis.data.temperature"] == "2.0,2.5,3.0,3.5,4.0"
     assert tags["phasesweep.n_trials"] == "5" and "3.5,4.0" in tags["phasesweep.command"], "the latest command"
     assert not any(k.startswith("sweep.") for k in parents[0].data.params), "nothing a continue cannot update"
+    first_attempt, second_attempt = tags["phasesweep.attempt.1"], tags["phasesweep.attempt.2"]
+    assert "skipped 0 · resumed 0 · new 4 · finished 4" in first_attempt and "3.5 " in first_attempt + " "
+    assert "skipped 4 · resumed 0 · new 1 · finished 5" in second_attempt and "4.0" in second_attempt
+    assert tags["phasesweep.finished"] == "5", "the parent's counts are the sweep's, over every trial"
     assert_exactly_once(client, 25, n_trials=5)
 
 
