@@ -262,17 +262,17 @@ def print_tables(sweep: Sweep, metrics: list[str], rows: str | None, cols: str |
     axes = sweep.numeric_axes()
     rows = rows or (axes[0] if axes else None)
     cols = cols or next((a for a in axes if a != rows), None)
-    if rows is None or cols is None:
-        raise ValueError(f"give --rows and --cols: the sweep has fewer than two numeric axes ({', '.join(axes)})")
+    if rows is None:
+        raise ValueError(f"give --rows: the sweep has no numeric axis ({', '.join(sweep.axes) or 'none'})")
     out = Console(highlight=False)
     for metric in metrics:
         cells = pivot(sweep, metric, rows, cols)
         n = sorted({c[2] for c in cells.values()})
         table = Table(title=f"{metric}: mean ± s.e. over {'/'.join(map(str, n))} trial(s) per cell")
-        table.add_column(f"{_short(rows)} \\ {_short(cols)}")
-        col_values = _axis_order(sweep.axes[cols])
+        table.add_column(f"{_short(rows)} \\ {_short(cols)}" if cols else _short(rows))
+        col_values = _axis_order(sweep.axes[cols]) if cols else [""]
         for c in col_values:
-            table.add_column(c, justify="right")
+            table.add_column(c or metric, justify="right")
         for r in _axis_order(sweep.axes[rows]):
             table.add_row(r, *(_cell(cells.get((r, c))) for c in col_values))
         out.print(table)

@@ -126,8 +126,9 @@ def other_combinations(sweep: Sweep, axis: str) -> list[dict[str, str]]:
     return combos
 
 
-def pivot(sweep: Sweep, metric: str, rows: str, cols: str) -> dict[tuple[str, str], tuple[float, float, int]]:
-    """`metric` of the finished trials, by (row value, column value): (mean, standard error, n).
+def pivot(sweep: Sweep, metric: str, rows: str, cols: str | None) -> dict[tuple[str, str], tuple[float, float, int]]:
+    """`metric` of the finished trials, by (row value, column value): (mean, standard error, n). With
+    `cols=None` the column value is "" (one column: a sweep along one axis).
 
     Replicas (and any axis other than `rows` and `cols`) are pooled by the same rule as every other
     replica aggregate here, `models.transitions.aggregate_replicas` (s/√n; NaN for a single trial).
@@ -135,14 +136,16 @@ def pivot(sweep: Sweep, metric: str, rows: str, cols: str) -> dict[tuple[str, st
     from models.transitions import aggregate_replicas
 
     for axis in (rows, cols):
-        if axis not in sweep.axes:
+        if axis is not None and axis not in sweep.axes:
             raise ValueError(f"{axis!r} is not a swept axis of this sweep (swept: {', '.join(sweep.axes) or 'none'})")
     cells: dict[tuple[str, str], list[float]] = {}
     for t in sweep.trials:
         if t.status == "finished" and metric in t.metrics:
-            cells.setdefault((t.values[rows], t.values[cols]), []).append(t.metrics[metric])
+            cells.setdefault((t.values[rows], t.values[cols] if cols else ""), []).append(t.metrics[metric])
     if not cells:
-        raise ValueError(f"no finished trial logged {metric!r}")
+        logged = sorted({k for t in sweep.trials if t.status == "finished" for k in t.metrics})
+        shown = ", ".join(logged[:40]) + (f", ... ({len(logged)} in all)" if len(logged) > 40 else "")
+        raise ValueError(f"no finished trial logged {metric!r}; they log: {shown or 'nothing'}")
     out = {}
     for key, vals in cells.items():
         _, mean, sem, n = aggregate_replicas(np.zeros(len(vals)), vals)

@@ -31,6 +31,23 @@ def test_too_few_points_gives_a_clear_note(run_cli, workdir: Path):
     notes = parent_json(workdir, "transitions.json")["notes"]
     assert any("peak" in n and "needs" in n for n in notes), notes
 
+    import subprocess
+    import sys
+
+    parents, children = runs_of(store(workdir))
+    env = {**os.environ, "COLUMNS": "200", "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+
+    def analyze(*args: str):
+        command = [sys.executable, "-m", "pipelines.analyze", parents[0].info.run_id, *args]
+        return subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=300, env=env)
+
+    one_axis = analyze("--table", "obs/energy")  # a sweep along one axis is a one-column table
+    assert one_axis.returncode == 0, one_axis.stderr
+    assert all(f"{c.data.metrics['obs/energy']:.4g}" in one_axis.stdout for c in children), one_axis.stdout
+    unknown = analyze("--table", "obs/nope")
+    assert unknown.returncode == 2 and "no finished trial logged 'obs/nope'; they log: " in unknown.stderr
+    assert "obs/energy" in unknown.stderr, unknown.stderr
+
 
 def test_analyze_command_reproduces_the_automatic_numbers(run_cli, workdir: Path):
     out = run_cli("-m", *MC_TINY, "data.L=4,6", "data.temperature=range(1.8,3.01,0.2)", cwd=workdir)
