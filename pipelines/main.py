@@ -46,6 +46,16 @@ def _group_options(group: str, dirs: list[Path]) -> list[str]:
     return sorted(set(files) | {name.removesuffix(".yaml") for name in stored})
 
 
+def help_groups() -> str:
+    """`group: option, ...` for each config group a user picks from, for `--help` (Hydra's own list also
+    shows the internal `schema/*` groups the typed configs live in)."""
+    dirs = config_dirs(sys.argv[1:])
+    return "\n".join(f"{group}: {', '.join(_group_options(group, dirs))}" for group in sorted(GROUPS))
+
+
+OmegaConf.register_new_resolver("phasesweep_groups", help_groups, replace=True)
+
+
 def check_group_choices(args: list[str]) -> None:
     """Name an unknown `model=`/`experiment=`/… choice in one line, before Hydra composes."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
