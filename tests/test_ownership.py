@@ -3,6 +3,7 @@ resumed once their leases expire, and a trial whose sink cannot end its run stil
 
 from __future__ import annotations
 
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -68,9 +69,13 @@ def test_a_killed_driver_is_resumed_once_its_leases_expire(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     text = " ".join(again.stdout.split())
     assert "to let go of their runs" in text  # it waited for the leases instead of writing beside them
-    assert "resumed 2" in text
+    # A worker of the killed driver can outlive it for a while and finish its trial, still holding the
+    # lease; the rerun then skips that trial instead of resuming it. Either way nothing runs twice.
+    counts = re.search(r"skipped (\d+) · resumed (\d+) · new 0", text)
+    assert counts and int(counts[1]) + int(counts[2]) == 2 and int(counts[2]) >= 1, text
     finished = assert_exactly_once(client, STEPS, n_trials=2)
-    assert all(int(r.data.tags["phasesweep.resumed_from"]) >= 50 for r in finished)  # from the checkpoints
+    resumed = [r for r in finished if int(r.data.tags["phasesweep.resumed_from"]) >= 50]  # from checkpoints
+    assert len(resumed) == int(counts[2]), [r.data.tags["phasesweep.resumed_from"] for r in finished]
 
 
 SPOIL_SPOOL = textwrap.dedent(
