@@ -191,6 +191,20 @@ def test_integrated_autocorr_time_of_ar1():
     assert ising.integrated_autocorr_time(np.ones(100)) == 1.0
 
 
+@pytest.mark.parametrize(("chains", "steps", "rho"), [(1, 1000, 0.5), (300, 300, 0.9), (64, 257, 0.0), (5, 40, 0.95)])
+def test_batched_autocorr_time_is_emcees(chains, steps, rho):
+    """The one-FFT estimator equals emcee's per-chain loop to rounding, window choice included
+    (short chains too, where emcee would raise and we warn)."""
+    from emcee.autocorr import AutocorrError, integrated_time
+
+    x = signal.lfilter([1.0], [1.0, -rho], np.random.default_rng(steps).normal(size=(chains, steps)), axis=1)
+    try:
+        expected = integrated_time(x.T, quiet=False)[0]
+    except AutocorrError as err:
+        expected = np.atleast_1d(err.tau)[0]
+    assert ising.integrated_autocorr_time(x) == pytest.approx(expected, rel=1e-9)
+
+
 def test_observables_as_dict_and_shape_checks():
     spins = ising.sample(4, 2.5, 40, burn_in=10, chains=4, seed=0)
     d = ising.observables(spins, 2.5, chains=4).as_dict()

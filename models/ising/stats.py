@@ -21,9 +21,12 @@ def integrated_autocorr_time(series: np.ndarray | torch.Tensor, *, c: float = 5.
     """Integrated autocorrelation time τ_int = 1 + 2 Σ_{t≥1} ρ(t), in units of the series' steps.
 
     `series` is (n_steps,) for one chain or (n_chains, n_steps) for independent chains, whose
-    autocorrelation functions are averaged. Uses emcee's FFT estimator with Sokal's automatic
-    window (window M = smallest with M ≥ c·τ(M)). A constant series returns 1. If the series is
-    shorter than tol·τ the estimate is unreliable: a warning is logged and the estimate returned.
+    autocorrelation functions are averaged. This is emcee's estimator (`emcee.autocorr.integrated_time`,
+    Foreman-Mackey et al. 2013) with Sokal's automatic window (window M = smallest with M ≥ c·τ(M);
+    Sokal, "Monte Carlo Methods in Statistical Mechanics", 1996), computed for all chains in one
+    batched FFT instead of one FFT pair per chain: 2000 chains cost one call, not 4000
+    (`tests/test_ising.py` checks it equals emcee's to rounding). A constant series returns 1. If the
+    series is shorter than tol·τ the estimate is unreliable: a warning is logged and the estimate returned.
     Var(mean) ≈ τ_int · Var(x) / n_total.
     """
     x = np.asarray(series, dtype=np.float64)
@@ -34,13 +37,18 @@ def integrated_autocorr_time(series: np.ndarray | torch.Tensor, *, c: float = 5.
     x = x[np.var(x, axis=1) > 0]
     if len(x) == 0:
         return 1.0
-    import emcee  # here, so that sampling works where emcee is not installed (e.g. a bare GPU box)
-
-    try:
-        return float(emcee.autocorr.integrated_time(x.T, c=c, tol=tol, quiet=False)[0])
-    except emcee.autocorr.AutocorrError as err:
-        logger.warning("series of %d steps is shorter than %g τ_int; τ ≈ %s", x.shape[1], tol, err.tau)
-        return float(np.atleast_1d(err.tau)[0])
+    n_t = x.shape[1]
+    size = 2 * (1 << (n_t - 1).bit_length())  # zero-padded to twice the next power of two: no wrap-around
+    spectrum = np.fft.rfft(x - x.mean(axis=1, keepdims=True), n=size, axis=1)
+    acf = np.fft.irfft(spectrum * spectrum.conj(), n=size, axis=1)[:, :n_t]
+    rho = (acf / acf[:, :1]).mean(axis=0)
+    taus = 2.0 * np.cumsum(rho) - 1.0
+    short = np.arange(n_t) < c * taus
+    window = int(np.argmin(short)) if short.any() else n_t - 1
+    tau = float(taus[window])
+    if tol * tau > n_t:
+        logger.warning("series of %d steps is shorter than %g τ_int; τ ≈ %s", n_t, tol, tau)
+    return tau
 
 
 @dataclass(frozen=True)
@@ -147,5 +155,3 @@ def observables(configs: torch.Tensor | np.ndarray, T: float, *, chains: int = 1
         n_samples=n,
         chains=chains,
     )
-
-

@@ -125,12 +125,15 @@ class RBMFamily:
         if u1 is None:
             u1 = rbm_cascade.top_singular_directions(self.rbm.W.detach(), 1)[0]
         trace: list[torch.Tensor] = []
+        # v·u₁ along the chains: m₁ = (2v − 1)·u₁/√N is an affine map of it, and τ_int is invariant
+        # under affine maps, so the per-step trace skips `mode_projections`' checks and conversions
+        direction = u1.reshape(-1).to(v.dtype)
         v, _ = gibbs(
             self.rbm,
             v,
             steps=self.cfg.sample_steps,
             generator=self.generator,
-            on_step=lambda s: trace.append(rbm_cascade.mode_projections(s, u1)[:, 0]),
+            on_step=lambda s: trace.append(s @ direction),
         )
         tau = float(ising.integrated_autocorr_time(torch.stack(trace, 1).cpu().numpy())) if len(trace) > 8 else 0.0
         if self.cfg.rule is LearningRule.pcd:
