@@ -127,33 +127,3 @@ def _check_watched(watch: list[str], sink: MLflowSink) -> None:
             f"analysis.watch names {', '.join(missing)}, which this model family does not log; "
             f"it logs: {', '.join(sorted(sink.history))}"
         )
-
-
-def plot_history(history: dict[str, list[tuple[int, float]]], title: str = ""):
-    """One panel per metric namespace (`train/`, `obs/`, …), every curve against step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    groups: dict[str, list[str]] = {}
-    for key in sorted(history):
-        ns = key.split("/", 1)[0] if "/" in key else "other"
-        if ns != "sys":
-            groups.setdefault(ns, []).append(key)
-    n = max(1, len(groups))
-    fig, axes = plt.subplots(n, 1, figsize=(7, 2.8 * n), squeeze=False, sharex=True)
-    for ax, (ns, keys) in zip(axes[:, 0], groups.items(), strict=False):
-        for key in keys:
-            points = sorted(history[key])
-            xs = [p[0] for p in points]
-            ys = [p[1] for p in points]
-            ax.plot(xs, ys, label=key.split("/", 1)[-1], marker="." if len(xs) < 40 else None)
-        ax.set_ylabel(ns)
-        ax.legend(fontsize="small", loc="best")
-        ax.grid(alpha=0.3)
-    axes[-1, 0].set_xlabel("step")
-    if title:
-        fig.suptitle(title, fontsize="medium")
-    fig.tight_layout()
-    return fig

@@ -16,9 +16,10 @@ from typing import Any
 import torch
 
 from workers.checkpoint import CheckpointStore
+from workers.curves import plot_history
 from workers.families import load_family
 from workers.families.base import Device
-from workers.loop import plot_history, train
+from workers.loop import train
 from workers.sink import MLflowSink, SpoolUnwritable, TrackingOutage, TrackingStoreFull
 from workers.spec import TrialResult, TrialSpec, TrialStatus
 
@@ -37,10 +38,12 @@ def resolve_device(choice: Device) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _log_change_points(watch: list[str], sink: MLflowSink) -> None:
-    """Change points of the watched observables: `change_points.json` plus `cp/<observable>/…`."""
+def _log_change_points(watch: list[str], sink: MLflowSink) -> dict[str, list]:
+    """Change points of the watched observables: `change_points.json`, and one tag per observable,
+    `phasesweep.cp.<observable>` = "count=… step=… jump=… sharpness=…" (its largest jump). Tags, not
+    metrics: one number per trial would be a single-point chart at the top of the run's metric page."""
     if not watch:
-        return
+        return {}
     import json
 
     from models.transitions import detect_all
@@ -48,17 +51,67 @@ def _log_change_points(watch: list[str], sink: MLflowSink) -> None:
     series = {k: tuple(zip(*sorted(v), strict=True)) for k, v in sink.history.items() if len(v) > 1}
     events = detect_all(series, watch)
     sink.log_text(json.dumps({k: [e.to_dict() for e in v] for k, v in events.items()}, indent=1), "change_points.json")
-    summary: dict[str, float] = {}
+    tags: dict[str, str] = {}
     for key, found in events.items():
-        summary[f"cp/{key}/count"] = float(len(found))
+        summary = f"count={len(found)}"
         if found:
             biggest = max(found, key=lambda e: abs(e.jump))
-            summary[f"cp/{key}/step"] = float(biggest.step)
-            summary[f"cp/{key}/jump"] = float(biggest.jump)
-            summary[f"cp/{key}/sharpness"] = float(biggest.sharpness)
-    last = max((p[0] for v in sink.history.values() for p in v), default=0)
-    sink(last, summary)
-    sink.flush()
+            summary += f" step={int(biggest.step)} jump={biggest.jump:.4g} sharpness={biggest.sharpness:.3g}"
+        tags[f"phasesweep.cp.{key}"] = summary
+    sink.set_tags(tags)
+    return events
+
+
+def _value(last: dict[str, float], key: str) -> str:
+    err = last.get(f"{key}_err")
+    return f"{last[key]:.4g} ± {err:.2g}" if err is not None else f"{last[key]:.4g}"
+
+
+def describe(
+    *,
+    status: str,
+    steps: int,
+    seconds: float,
+    device: str,
+    last: dict[str, float],
+    headline: str,
+    keys: list[str],
+    events: dict[str, list],
+    detail: str = "",
+) -> str:
+    """The child run's note (its Overview description): one paragraph of what the trial found.
+
+    `keys` are the observables the sweep's analysis looks at; an `obs/model_X` is reported beside its
+    `obs/data_X`, each with its error when one is logged."""
+    words = [f"**{status.capitalize()}** after {steps} steps in {seconds:.1f} s on {device}{detail}."]
+    if headline in last:
+        words.append(f"Headline `{headline}` = {_value(last, headline)}.")
+    shown: list[str] = []
+    covered = {headline}
+    for key in dict.fromkeys(keys):
+        if key.startswith("obs/data_") and (model := key.replace("obs/data_", "obs/model_", 1)) in last:
+            key = model  # reported as the model's pair
+        if key in covered or key not in last:
+            continue
+        covered.add(key)
+        if key.startswith("obs/model_") and (twin := key.replace("obs/model_", "obs/data_", 1)) in last:
+            covered.add(twin)
+            name = key.removeprefix("obs/model_")
+            shown.append(f"{name}: model {_value(last, key)}, data {_value(last, twin)}")
+        else:
+            shown.append(f"`{key}` = {_value(last, key)}")
+    if shown:
+        words.append("Final values: " + "; ".join(shown[:6]) + ".")
+    for key, found in events.items():
+        if found:
+            biggest = max(found, key=lambda e: abs(e.jump))
+            words.append(
+                f"`{key}` has {len(found)} change point{'s' * (len(found) != 1)}, the largest at step "
+                f"{int(biggest.step)} (jump {biggest.jump:.3g})."
+            )
+        else:
+            words.append(f"`{key}` has no change point.")
+    return " ".join(words)
 
 
 def _checkpoint_state(family, sink: MLflowSink, step: int) -> dict[str, Any]:
@@ -134,7 +187,7 @@ def run_trial(
         watch = spec.analysis.watch
         if outcome.diverged:  # a trial that diverged early need not have a series of every watched key yet
             watch = [k for k in watch if len(sink.history.get(k, ())) > 1]
-        _log_change_points(watch, sink)
+        events = _log_change_points(watch, sink)
         title = " ".join(spec.overrides)
         sink.log_figure(plot_history(sink.history, title=title), "plots/training_curves.png")
         for name, fig in family.figures(sink.history).items():
@@ -146,9 +199,21 @@ def run_trial(
         if outcome.diverged:
             tags["phasesweep.diverged_step"] = outcome.step
             tags["phasesweep.diverged_keys"] = ",".join(outcome.bad_keys)
+        key = getattr(family, "headline_metric", "")
+        analysis = spec.analysis
+        tags["mlflow.note.content"] = describe(
+            status=status.value,
+            steps=steps_done,
+            seconds=time.perf_counter() - start,
+            device=str(device),
+            last=outcome.last,
+            headline=key,
+            keys=[*analysis.peak, *analysis.steepest, *([analysis.binder] if analysis.binder else []), *watch],
+            events=events,
+            detail=f"; non-finite: {', '.join(outcome.bad_keys)}" if outcome.diverged else "",
+        )
         sink.set_tags(tags)
         sink.terminate("FINISHED")
-        key = getattr(family, "headline_metric", "")
         headline = f"{key}={outcome.last[key]:.4g}" if key in outcome.last else ""
         return TrialResult(
             status=status,
@@ -165,7 +230,14 @@ def run_trial(
         resumable = isinstance(exc, (TrackingOutage, TrackingStoreFull, SpoolUnwritable))
         try:
             sink.outage_limit_s = min(sink.outage_limit_s, 10.0)
-            sink.set_tags({"phasesweep.status": TrialStatus.failed.value, "phasesweep.error": message})
+            note = f"**Failed** at step {steps_done}: `{message}`. The traceback is in `error.txt`."
+            sink.set_tags(
+                {
+                    "phasesweep.status": TrialStatus.failed.value,
+                    "phasesweep.error": message,
+                    "mlflow.note.content": note,
+                }
+            )
             sink.log_text(traceback.format_exc(), "error.txt")
             sink.terminate("KILLED" if resumable else "FAILED")
         except Exception:  # the store itself may be the failure; the driver ends the run then
