@@ -150,7 +150,17 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
 
     sweep = load_sweep(client, parent_id)
     estimates, notes = estimate_transitions(sweep)
-    client.log_text(parent_id, json.dumps(results_table(sweep), indent=1, default=str), "sweep_results.json")
+    table = results_table(sweep)
+    client.log_text(parent_id, json.dumps(table, indent=1, default=str), "sweep_results.json")
+    if table:  # the same rows as a table the UI shows (Artifacts, and the Evaluation view)
+        columns = list(dict.fromkeys(k for row in table for k in row))
+        data = {c: [_cell_value(row.get(c)) for row in table] for c in columns}
+        if any(a.path == RESULTS_TABLE for a in client.list_artifacts(parent_id)):
+            import pandas as pd  # a re-analysis replaces the table: log_table would append to it
+
+            client.log_text(parent_id, pd.DataFrame(data).to_json(orient="split", index=False), RESULTS_TABLE)
+        else:
+            client.log_table(parent_id, data=data, artifact_file=RESULTS_TABLE)
     client.log_text(
         parent_id, json.dumps({"estimates": estimates, "notes": notes}, indent=1, default=str), "transitions.json"
     )
@@ -165,6 +175,9 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
     observables = [o for o in observables if not o.endswith("_err")]
     axes = sweep.numeric_axes()
     size_axis = sweep.analysis.get("size_axis") or "data.L"
+    lead = next((a for a in axes if a != size_axis), axes[0] if axes else None)
+    if lead is not None and observables:
+        figures[SUMMARY_FIGURE] = plots.summary_figure(sweep, lead, _headline(sweep, observables), estimates)
     for axis in axes if observables else []:
         figures[f"plots/sweep_{_short(axis)}.png"] = plots.axis_figure(
             sweep, axis, _ranked(sweep, observables), estimates
@@ -183,7 +196,82 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
     for name, fig in figures.items():
         client.log_figure(parent_id, fig, name)
         plt.close(fig)
+    parent = client.get_run(parent_id)
+    client.set_tag(parent_id, "mlflow.note.content", describe_sweep(sweep, parent.data.tags, estimates, notes))
     return {"trials": len(sweep.trials), "estimates": estimates, "notes": notes, "artifacts": sorted(figures)}
+
+
+SUMMARY_FIGURE = "plots/summary.png"
+RESULTS_TABLE = "sweep_results_table.json"
+MAX_NOTE = 8000
+"""MLflow's limit on a tag's value: the parent's description is one tag."""
+
+
+def _cell_value(value: Any) -> Any:
+    """A table cell MLflow can store: numbers and text, missing as NaN (a column needs one type)."""
+    if value is None:
+        return float("nan")
+    return value if isinstance(value, (int, float, str)) else str(value)
+
+
+def _headline(sweep: Sweep, observables: list[str]) -> list[str]:
+    """The summary figure's observables: the configured ones first, a data twin drawn with its model."""
+    cfg = sweep.analysis
+    # the order parameter first (it has exact theory to compare with), then the peaked response
+    chosen = [*(cfg.get("steepest") or []), *(cfg.get("peak") or []), *([cfg["binder"]] if cfg.get("binder") else [])]
+    ranked = [o for o in chosen if o in observables] + [o for o in observables if o not in chosen]
+    twinned = {o.replace("obs/model_", "obs/data_", 1) for o in ranked if o.startswith("obs/model_")}
+    chosen = [o for o in ranked if o not in twinned]
+    return chosen[:2]
+
+
+def describe_sweep(sweep: Sweep, tags: dict[str, str], estimates: list[dict[str, Any]], notes: list[str]) -> str:
+    """The parent run's note, markdown on its Overview tab: the command, the grid, the counts, and the
+    located transitions with their confidence intervals."""
+    level = float(sweep.analysis.get("level") or 0.95)
+    counts = {k: tags.get(f"phasesweep.{k}") for k in ("finished", "diverged", "failed", "killed")}
+    if counts["finished"] is None:  # analysed before the driver's tags (or by an older driver)
+        counts = {k: str(sum(t.status == k for t in sweep.trials)) for k in ("finished", "diverged", "failed")}
+    n = tags.get("phasesweep.n_trials") or str(len(sweep.trials))
+    name = tags.get("phasesweep.sweep_name") or sweep.experiment
+    lines = [
+        f"**{name}**: {n} trials, " + ", ".join(f"{v} {k}" for k, v in counts.items() if v is not None) + ".",
+        "",
+    ]
+    command = tags.get("phasesweep.command")
+    if command:
+        lines += ["```", command, "```", ""]
+    if sweep.axes:
+        lines += ["| swept | values |", "|---|---|"]
+        lines += [f"| `{axis}` | {', '.join(values)} |" for axis, values in sweep.axes.items()]
+        lines.append("")
+    lines += ["### Transition estimates", ""]
+    if estimates:
+        shown = 0
+        for e in estimates:
+            where = f" at {_label(e['fixed']).replace('/', ', ')}" if e["fixed"] else ""
+            ci = (
+                f" ({level:.0%} CI {e['ci_low']:.4g} to {e['ci_high']:.4g})"
+                if e.get("ci_low") is not None and math.isfinite(e["ci_low"])
+                else " (no CI)"
+            )
+            line = f"- {e['method']} of `{e['observable']}` along `{e['axis']}`{where}: **{e['location']:.4g}**{ci}"
+            if sum(map(len, lines)) + len(line) > MAX_NOTE - 400:
+                break
+            lines.append(line)
+            shown += 1
+        if shown < len(estimates):
+            lines.append(f"- … and {len(estimates) - shown} more in `transitions.json`")
+    else:
+        lines.append("None located.")
+    for note in note_lines(notes)[:3]:
+        lines.append(f"\n_{note}_")
+    lines += [
+        "",
+        f"Look first at `{SUMMARY_FIGURE}`; every trial's final values are in `{RESULTS_TABLE}`, "
+        "every estimate and skipped estimate in `transitions.json`.",
+    ]
+    return "\n".join(lines)[:MAX_NOTE]
 
 
 def _ranked(sweep: Sweep, observables: list[str]) -> list[str]:

@@ -160,3 +160,79 @@ def status_figure(sweep: Sweep, a: str, b: str) -> Figure:
     ax.set_title(f"{sweep.experiment}: trial outcomes")
     fig.tight_layout()
     return fig
+
+
+def theory_overlay(ax, axis: str, metric: str) -> str | None:
+    """The exact answer where physics gives one, drawn on `ax`; returns its legend label or None.
+
+    Onsager's infinite-lattice energy and magnetisation (and T_c) for Ising observables against
+    temperature; the Hopfield capacity α_c ≈ 0.138 (Amit, Gutfreund & Sompolinsky 1985) against load."""
+    if axis == "data.temperature":
+        before = len(ax.get_lines())
+        onsager_overlay(ax, axis, metric)
+        return "Onsager (L=∞)" if len(ax.get_lines()) > before else None
+    if axis == "data.alpha":
+        from models.hopfield import ALPHA_C
+
+        ax.axvline(ALPHA_C, color="k", ls="--", lw=1, label=f"α_c = {ALPHA_C} (T=0 theory)")
+        return "α_c"
+    return None
+
+
+MAX_CURVES = 6
+"""Most combinations of the other axes drawn in one summary panel (the rest are in sweep_*.png)."""
+
+
+def summary_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dict]) -> Figure:
+    """The one figure to look at first: each headline observable against `axis` (at most two panels).
+
+    Where the family measures the same observable on the model and on its training data
+    (`obs/model_X`, `obs/data_X`), both are drawn on the same axes, the data dashed in the model's
+    colour; exact theory is overlaid where it exists; located transitions are shaded CI bands."""
+    from models.transitions import aggregate_replicas
+
+    plt = _plt()
+    metrics = metrics[:2]
+    fig, axs = plt.subplots(1, len(metrics), figsize=(6.2 * len(metrics), 4.4), squeeze=False, layout="constrained")
+    for ax, metric in zip(axs.flat, metrics, strict=True):
+        twin = metric.replace("obs/model_", "obs/data_", 1) if metric.startswith("obs/model_") else None
+        combos = other_combinations(sweep, axis)[:MAX_CURVES]
+        for combo in combos:
+            label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in combo.items())
+            color = None
+            for key, style, who in ((metric, "-", "model"), (twin, "--", "data")):
+                if key is None:
+                    continue
+                x, y = series(sweep, axis, key, combo)
+                if len(x) == 0:
+                    continue
+                _, e = series(sweep, axis, f"{key}_err", combo)  # a lone trial's own error, if it logged one
+                xu, mean, err, _ = aggregate_replicas(x, y, stderr=e if len(e) == len(y) else None)
+                text = " ".join(p for p in ((who if twin else ""), label) if p) or None
+                bars = ax.errorbar(
+                    xu, mean, yerr=np.nan_to_num(err), fmt="o" + style, ms=3, capsize=2, color=color, label=text
+                )
+                color = bars.lines[0].get_color()
+            for est in estimates:
+                same = est["observable"] == metric and est["fixed"] == combo and est["axis"] == axis
+                if same and est.get("ci_low") is not None:
+                    ax.axvspan(est["ci_low"], est["ci_high"], color=color or "tab:red", alpha=0.15)
+                    ax.axvline(est["location"], color=color or "tab:red", lw=1, ls="-.")
+        theory_overlay(ax, axis, twin or metric)
+        if _log_spaced(sweep, axis):
+            ax.set_xscale("log")
+        ax.set_xlabel(axis)
+        name = metric.split("/")[-1].removeprefix("model_")
+        ax.set_ylabel(name)
+        title = name.replace("_", " ")
+        ax.set_title(f"{title}: model vs data" if twin else title, fontsize="medium")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small")
+    shaded = any(e["axis"] == axis and e["observable"] in metrics for e in estimates)
+    fig.suptitle(
+        f"{sweep.experiment}: {', '.join(m.split('/')[-1] for m in metrics)} vs {axis}"
+        + (" · shaded: located transition (CI)" if shaded else ""),
+        fontsize="medium",
+    )
+    return fig

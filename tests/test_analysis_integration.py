@@ -83,6 +83,24 @@ def test_analyze_command_reproduces_the_automatic_numbers(run_cli, workdir: Path
     plots = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert {"plots/sweep_temperature.png", "plots/binder_temperature.png"} <= plots
     assert any(p.startswith("plots/phase_") for p in plots), "two swept axes give a phase diagram"
+    assert "plots/summary.png" in plots, "one figure to look at first"
+
+    # the parent's description (its Overview tab): command, grid, counts, every estimate with its CI
+    note = client.get_run(parent.info.run_id).data.tags["mlflow.note.content"]
+    assert "phasesweep -m experiment=ising_mc" in note and "| `data.L` | 4, 6 |" in note
+    n = len(runs_of(client)[1])
+    assert f"{n} trials, {n} finished" in note
+    estimates_section = note.split("### Transition estimates", 1)[1]
+    for e in automatic["estimates"]:
+        assert f"**{e['location']:.4g}** (95% CI {e['ci_low']:.4g} to {e['ci_high']:.4g})" in estimates_section
+    # the results as an MLflow table: one row per trial, the same values as sweep_results.json
+    rows = parent_json(workdir, "sweep_results.json")
+    logged = parent_json(workdir, "sweep_results_table.json")
+    assert len(logged["data"]) == len(rows) == n
+    column = logged["columns"].index("obs/energy")
+    by_run = {r["run_id"]: r["obs/energy"] for r in rows}
+    run_column = logged["columns"].index("run_id")
+    assert {row[run_column]: row[column] for row in logged["data"]} == pytest.approx(by_run, rel=1e-9)  # 10 digits
 
     table = subprocess.run(
         [sys.executable, "-m", "pipelines.analyze", parent.info.run_id, "--table", "obs/energy"],
@@ -136,7 +154,11 @@ def test_change_points_of_watched_observables_are_logged(run_cli, workdir: Path)
         Path(client.download_artifacts(run.info.run_id, "change_points.json", str(workdir))).read_text()
     )
     assert set(events) == {"train/recon_error", "obs/model_abs_magnetization"}
-    assert run.data.metrics["cp/train/recon_error/count"] == len(events["train/recon_error"])
+    summary = run.data.tags["phasesweep.cp.train/recon_error"]
+    assert summary.startswith(f"count={len(events['train/recon_error'])}")
+    assert not any(k.startswith("cp/") for k in run.data.metrics), "no single-point charts on the metric page"
+    note = run.data.tags["mlflow.note.content"]
+    assert note.startswith("**Finished** after 60 steps") and "abs_magnetization: model " in note
 
 
 def test_pivot_pools_replicas_into_mean_and_standard_error():
