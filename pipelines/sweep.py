@@ -104,8 +104,12 @@ def run_sweep(
     *,
     sweep_dir: str = ".",
     poll_interval_s: float = 0.5,
+    declared: Sequence[str] = (),
 ) -> list[tuple[TrialSpec, TrialResult]]:
     """Run every trial of a sweep on Ray and return (spec, result) per trial, in order.
+
+    `declared` are the keys a sweep file lists under `hydra.sweeper.params`: they name the child runs
+    even where the command line fixed them to one value.
 
     Exits (SystemExit) with 2 on a bad config before anything starts, 3 when another live driver owns
     the sweep, 1 when a trial failed, and 130 when interrupted; the summary is printed first in every
@@ -154,7 +158,9 @@ def run_sweep(
 
     started = _connect(cluster, trials.resource_requests)
     try:
-        driver = _Driver(trials, out, client=client, experiment_id=experiment_id, uri=uri, poll_s=poll_interval_s)
+        driver = _Driver(
+            trials, out, client=client, experiment_id=experiment_id, uri=uri, poll_s=poll_interval_s, declared=declared
+        )
         return driver.run(first, sweep_name=sweep_name, resume=resume, sweep_dir=sweep_dir, lease_s=lease_s)
     finally:
         if started:
@@ -164,11 +170,23 @@ def run_sweep(
 class _Driver:
     """One sweep's run on Ray: its parent run, the queue of trials, and their results."""
 
-    def __init__(self, trials: Expansion, out, *, client: MlflowClient, experiment_id: str, uri: str, poll_s: float):
+    def __init__(
+        self,
+        trials: Expansion,
+        out,
+        *,
+        client: MlflowClient,
+        experiment_id: str,
+        uri: str,
+        poll_s: float,
+        declared: Sequence[str] = (),
+    ):
         self.trials, self.out, self.client = trials, out, client
         self.experiment_id, self.uri, self.poll_s = experiment_id, uri, poll_s
         self.axes = _axes(trials)
-        self.labels = [run_name(o, set(self.axes)) or "trial" for o in trials]
+        self.named = set(self.axes) | set(declared)
+        """The keys in a child run's name: the swept ones, and those the sweep file declares."""
+        self.labels = [run_name(o, self.named) or "trial" for o in trials]
         self.results: list[TrialResult | None] = [None] * len(trials)
         self.specs: list[TrialSpec | None] = [None] * len(trials)
         self.counts = {"skip": 0, "resume": 0, "new": 0}
@@ -214,7 +232,7 @@ class _Driver:
         """Trial i's spec and run, and its Ray task unless it is skipped; returns the task's ref or None."""
         spec = self.specs[i] = self.trials.spec(i)
         spec.tracking_uri = self.uri
-        action, skipped = place(self.client, self.experiment_id, self.parent, spec, set(self.axes))
+        action, skipped = place(self.client, self.experiment_id, self.parent, spec, self.named)
         self.counts[action] += 1
         if action == "skip":
             self.results[i] = skipped
@@ -281,7 +299,7 @@ class _Driver:
                 client.set_terminated(spec.run_id, status="KILLED")
         rows = list(zip(self.trials, results, strict=True))
         queued = {i for i, spec in enumerate(self.specs) if spec is not None}
-        self.out.print(summary_table(rows, title=f"sweep {sweep_name}", axes=set(self.axes), queued=queued))
+        self.out.print(summary_table(rows, title=f"sweep {sweep_name}", axes=self.named, queued=queued))
         final = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
         final["killed"] = sum(r is None for i, r in enumerate(results) if i in queued)
         final["not_started"] = sum(r is None for i, r in enumerate(results) if i not in queued)

@@ -93,6 +93,9 @@ def test_sweep_from_config_and_axis_override(run_cli, workdir: Path):
     }
     # temperature and width replaced from the command line; lr axis (1e-3, 1e-2) kept from the file
     assert grid == {("2.5", w, lr) for w in ("4", "6") for lr in ("0.001", "0.01")}
+    # the sweep file declares temperature as an axis: it stays in every child's name though fixed here
+    names = {c.info.run_name for c in children}
+    assert names == {f"temperature=2.5 width={w} lr={lr}" for w in ("4", "6") for lr in ("0.001", "0.01")}
 
 
 FAILING_FAMILY = textwrap.dedent(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 
 class RayLauncher(Launcher):
@@ -46,7 +46,10 @@ class RayLauncher(Launcher):
         from pipelines.sweep import run_sweep
 
         trials = Expansion(job_overrides, self.compose, self.is_group, initial_job_idx)
-        results = run_sweep(trials, sweep_dir=self.config.hydra.sweep.dir, poll_interval_s=self.poll_interval_s)
+        declared = list(OmegaConf.select(self.config, "hydra.sweeper.params", default=None) or {})
+        results = run_sweep(
+            trials, sweep_dir=self.config.hydra.sweep.dir, poll_interval_s=self.poll_interval_s, declared=declared
+        )
         return [
             JobReturn(
                 overrides=list(spec.overrides),
