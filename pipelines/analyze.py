@@ -60,6 +60,9 @@ def _replicated(sweep: Sweep) -> bool:
 
 def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]:
     """Every configured estimator along every numeric axis, other axes held fixed."""
+    size_axis = sweep.analysis.get("size_axis") or "data.L"
+    if not [a for a in sweep.numeric_axes() if a != size_axis]:
+        return [], []  # nothing to locate (and no need to import the estimators' scipy)
     from models import transitions as tr
 
     cfg = sweep.analysis
@@ -143,10 +146,7 @@ def results_table(sweep: Sweep) -> list[dict[str, Any]]:
 
 def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
     """Analyse the sweep under `parent_id` and log everything to that parent run."""
-    import matplotlib.pyplot as plt
     from mlflow.entities import Metric
-
-    from pipelines import plots
 
     sweep = load_sweep(client, parent_id)
     estimates, notes = estimate_transitions(sweep)
@@ -169,6 +169,8 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
     items = [Metric(k, v, now, 0) for k, v in metrics.items()]
     for chunk in tracking.chunks(items, tracking.MAX_METRICS_PER_BATCH):
         client.log_batch(parent_id, metrics=chunk)
+
+    from pipelines import plots  # matplotlib: only once there is something to draw
 
     figures: dict[str, Any] = {}
     observables = sweep.observables()
@@ -194,6 +196,8 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
                     sweep, a, b, metric
                 )
     for name, fig in figures.items():
+        import matplotlib.pyplot as plt
+
         client.log_figure(parent_id, fig, name)
         plt.close(fig)
     parent = client.get_run(parent_id)

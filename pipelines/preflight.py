@@ -92,6 +92,13 @@ def check_tracking(track: TrackingConfig, uri: str, *, local: bool) -> str:
 
     `local` is True when the trials run on this machine, so their spool directory is checked here.
     """
+    check_tracking_target(track, uri, local=local)
+    return open_experiment(track, uri)
+
+
+def check_tracking_target(track: TrackingConfig, uri: str, *, local: bool) -> None:
+    """The fast half of `check_tracking`: the experiment's name, the URI's form and the directories,
+    without opening the store."""
     if not isinstance(track.experiment, str) or not track.experiment.strip():
         raise ConfigError(f"tracking.experiment={track.experiment!r}: must be a non-empty name")
     _check_uri(uri)
@@ -99,6 +106,11 @@ def check_tracking(track: TrackingConfig, uri: str, *, local: bool) -> str:
         check_dir("tracking.spool_dir", track.spool_dir)
     if track.checkpoint_dir:
         check_dir("tracking.checkpoint_dir", track.checkpoint_dir)
+
+
+def open_experiment(track: TrackingConfig, uri: str) -> str:
+    """The slow half of `check_tracking`: open the store (a new sqlite store runs every migration, ~3 s),
+    find or create the experiment, and check the store takes writes; returns the experiment id."""
     from mlflow.tracking import MlflowClient
 
     from workers import tracking

@@ -20,7 +20,12 @@ def run_single(cfg: DictConfig, *, overrides: list[str]) -> float | None:
     Exits 1 when the trial failed; returns the headline metric value otherwise.
     """
     spec = build_spec(cfg, overrides)  # raises ConfigError before anything is created
-    check_resources(cfg.resources.cpus, cfg.resources.gpus, [local_capacity(cfg.cluster)], "this machine")
+    check_resources(
+        cfg.resources.cpus,
+        cfg.resources.gpus,
+        [local_capacity(cfg.cluster, gpus_wanted=cfg.resources.gpus > 0)],
+        "this machine",
+    )
     spec.tracking_uri = tracking.resolve_tracking_uri(spec.tracking.uri)
     experiment_id = check_tracking(spec.tracking, spec.tracking_uri, local=True)
     client = MlflowClient(tracking_uri=spec.tracking_uri)

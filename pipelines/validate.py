@@ -236,11 +236,14 @@ def machine_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def local_capacity(cluster: DictConfig) -> dict[str, float]:
-    """CPUs and GPUs an embedded local Ray instance would have, without starting it."""
+def local_capacity(cluster: DictConfig, *, gpus_wanted: bool = True) -> dict[str, float]:
+    """CPUs and GPUs an embedded local Ray instance would have, without starting it. GPUs are counted
+    (through torch, a 3 s import) only when `gpus_wanted`: a sweep that asks for none needs no count."""
     cpus = cluster.get("num_cpus") or os.cpu_count() or 1
     gpus = cluster.get("num_gpus")
-    if gpus is None:
+    if gpus is None and not gpus_wanted:
+        gpus = 0
+    elif gpus is None:
         import torch
 
         gpus = torch.cuda.device_count()
