@@ -20,6 +20,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pipelines.driver import command_line, console, end_failed, summary_table
-from pipelines.preflight import check_tracking
+from pipelines.preflight import check_tracking_target, open_experiment
 from pipelines.runtree import (
     ATTEMPT_TAG,
     default_sweep_name,
@@ -135,34 +136,44 @@ def run_sweep(
         )
     try:
         if not remote:
-            capacity = local_capacity(cluster)
+            capacity = local_capacity(cluster, gpus_wanted=any(gpus > 0 for _, gpus in trials.resource_requests))
             for cpus, gpus in trials.resource_requests:
                 check_resources(cpus, gpus, [capacity], "this machine")
-        experiment_id = check_tracking(first.tracking, uri, local=not remote)
+        check_tracking_target(first.tracking, uri, local=not remote)
     except ConfigError as err:
         fail(str(err))
-    client = MlflowClient(tracking_uri=uri)
-    lease_s = first.tracking.lease_s
-    if resume:
-        owner = live_owner(client, experiment_id, sweep_name, lease_s)
-        if owner is not None:
-            fail(
-                f"sweep {sweep_name!r} is running in another driver (parent run {owner.info.run_id}, last "
-                f"heartbeat {tracking.lease_age(owner):.0f} s ago); wait for it to end, or rerun once its "
-                f"lease (tracking.lease_s={lease_s:g}) has expired if that driver was killed",
-                code=EXIT_BUSY,
-            )
 
     out = console()
     import ray
 
-    started = _connect(cluster, trials.resource_requests)
+    # The store opens (seconds, for a new sqlite file) while Ray starts (seconds, mostly waiting on its
+    # processes): both are needed before the first trial, neither needs the other.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="open-store")
+    opening = pool.submit(open_experiment, first.tracking, uri)
+    started = False
     try:
+        started = _connect(cluster, trials.resource_requests)
+        try:
+            experiment_id = opening.result()
+        except ConfigError as err:
+            fail(str(err))
+        client = MlflowClient(tracking_uri=uri)
+        lease_s = first.tracking.lease_s
+        if resume:
+            owner = live_owner(client, experiment_id, sweep_name, lease_s)
+            if owner is not None:
+                fail(
+                    f"sweep {sweep_name!r} is running in another driver (parent run {owner.info.run_id}, last "
+                    f"heartbeat {tracking.lease_age(owner):.0f} s ago); wait for it to end, or rerun once its "
+                    f"lease (tracking.lease_s={lease_s:g}) has expired if that driver was killed",
+                    code=EXIT_BUSY,
+                )
         driver = _Driver(
             trials, out, client=client, experiment_id=experiment_id, uri=uri, poll_s=poll_interval_s, declared=declared
         )
         return driver.run(first, sweep_name=sweep_name, resume=resume, sweep_dir=sweep_dir, lease_s=lease_s)
     finally:
+        pool.shutdown(wait=True)
         if started:
             ray.shutdown()
 
@@ -187,6 +198,8 @@ class _Driver:
         self.named = set(self.axes) | set(declared)
         """The keys in a child run's name: the swept ones, and those the sweep file declares."""
         self.labels = [run_name(o, self.named) or "trial" for o in trials]
+        self.drawing = ThreadPoolExecutor(1, thread_name_prefix="curves")
+        """Draws each finished trial's training curves here, off the trial's and the worker's path."""
         self.results: list[TrialResult | None] = [None] * len(trials)
         self.specs: list[TrialSpec | None] = [None] * len(trials)
         self.counts = {"skip": 0, "resume": 0, "new": 0}
@@ -200,6 +213,13 @@ class _Driver:
         commit = tracking.git_commit()
         if commit:
             tags["mlflow.source.git.commit"] = commit
+        from workers.task import warm_up
+
+        resources = ray.cluster_resources()
+        slots = max(1, int(resources.get("CPU", 1) // max(first.resources.cpus, 1e-3)))
+        # each slot's worker imports torch, MLflow and matplotlib while the parent run is opened here
+        warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
+        self.warming = [warm.remote() for _ in range(min(slots, len(self.trials)))]
         if resume:
             _wait_for_orphans(self.client, self.experiment_id, sweep_name, lease_s, self.out)
         parent = self.parent = open_parent(
@@ -214,7 +234,6 @@ class _Driver:
         )
         beating = tracking.heartbeat(self.uri, parent.run_id, lease_s / 4)  # this driver owns the sweep
         try:
-            resources = ray.cluster_resources()
             held = parent.held()
             continued = f" (continued: {held['finished']} finished, {held['interrupted']} to resume)"
             self.out.print(
@@ -222,7 +241,6 @@ class _Driver:
                 f"({resources.get('CPU', 0):g} CPUs, {resources.get('GPU', 0):g} GPUs) → {self.uri}\n"
                 f"  sweep {sweep_name!r}, parent run {parent.run_id}" + (continued if parent.reused else "")
             )
-            slots = max(1, int(resources.get("CPU", 1) // max(first.resources.cpus, 1e-3)))
             interrupted = self._stream(slots)
             return self._finish(sweep_name, interrupted)
         finally:
@@ -250,7 +268,7 @@ class _Driver:
         the user interrupted (Ctrl-C)."""
         import ray
 
-        from workers.trial import ray_trial  # torch: only once trials are about to run
+        from workers.task import ray_trial  # torch-free: only the workers import the trial's code
 
         task = ray.remote(ray_trial)
         window = 2 * slots
@@ -278,6 +296,9 @@ class _Driver:
                     for ref in done:
                         i = refs.pop(ref)
                         res = self.results[i] = _collect(ref, self.specs[i], self.client)
+                        if res.history is not None:
+                            self.drawing.submit(self._draw, self.specs[i], res.history)
+                            res.history = None
                         line = res.error if res.error else (res.headline or f"{res.steps} steps")
                         progress.console.print(f"  [{i}] {res.status.value:<8} {self.labels[i]}  {line}")
                         progress.advance(bar)
@@ -291,8 +312,17 @@ class _Driver:
                 return True
         return False
 
+    def _draw(self, spec: TrialSpec, history: dict[str, list[tuple[int, float]]]) -> None:
+        from workers.curves import log_training_curves
+
+        try:
+            log_training_curves(self.client, spec.run_id, history, " ".join(spec.overrides))
+        except Exception as exc:  # a missing plot never fails a sweep
+            log.warning("training curves of run %s not drawn: %s: %s", spec.run_id, type(exc).__name__, exc)
+
     def _finish(self, sweep_name: str, interrupted: bool) -> list[tuple[TrialSpec, TrialResult]]:
         client, parent, results = self.client, self.parent, self.results
+        self.drawing.shutdown(wait=True)  # every finished trial's curves are logged before the sweep ends
         for spec, res in zip(self.specs, results, strict=True):
             if res is None and spec is not None and spec.run_id:
                 tracking.set_tags(client, spec.run_id, {"phasesweep.status": "killed"})
@@ -322,7 +352,7 @@ class _Driver:
             f"killed {final['killed']}"
             + (f" · not started {final['not_started']:,}" if final["not_started"] else "")
             + "\n"
-            f"MLflow: parent run {parent.run_id} ({status}); browse with `mlflow ui --backend-store-uri {self.uri}`"
+            f"MLflow: parent run {parent.run_id} ({status}); {browse_hint(self.uri, self.experiment_id)}"
         )
         if interrupted:
             self.out.print("interrupted: run the same command again to resume this sweep")
@@ -330,6 +360,16 @@ class _Driver:
         if final["failed"]:
             raise SystemExit(1)
         return list(zip(self.specs, results, strict=True))
+
+
+def browse_hint(uri: str, experiment_id: str) -> str:
+    """How to open the sweep in the MLflow UI. The link carries `?workflowType=machine_learning`:
+    MLflow 3.17's UI takes its mode from the URL (or the browser's saved toggle) and opens in GenAI mode
+    otherwise, whatever the experiment's `mlflow.experimentKind` tag says."""
+    page = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if uri.startswith(("http://", "https://")):
+        return f"browse at {uri.rstrip('/')}/{page}"
+    return f"browse with `mlflow ui --backend-store-uri {uri}`, then open http://127.0.0.1:5000/{page}"
 
 
 MAX_TAG = 8000

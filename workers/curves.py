@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 History = dict[str, list[tuple[int, float]]]
 
+CURVES_FILE = "plots/training_curves.png"
+
 MAX_SERIES = 5
 """Most curves in one panel, other than model/data pairs."""
 SCALE_SPLIT = 30.0
@@ -214,3 +216,9 @@ def plot_history(history: History, title: str = ""):
 
         fig.suptitle(textwrap.fill(heading, 70 * cols), fontsize="medium")
     return fig
+
+
+def log_training_curves(client, run_id: str, history: History, title: str) -> None:
+    """Draw a trial's training curves from its history and log them to its run (ended or not): how the
+    sweep driver draws them for its Ray trials, off their critical path."""
+    client.log_figure(run_id, plot_history(history, title=title), CURVES_FILE)

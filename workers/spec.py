@@ -61,6 +61,9 @@ class TrialResult:
     seconds: float = 0.0
     headline: str = ""
     """The family's key metric, `name=value`, for summary tables."""
+    history: dict[str, list[tuple[int, float]]] | None = None
+    """Every logged point, when the trial left its training-curves figure to the driver (`run_trial`'s
+    `draw_curves=False`); None otherwise."""
     resumable: bool = False
     """The failure came from the tracking store (an outage, a full disk), not from the trial: its run
     ends KILLED rather than FAILED, so a rerun resumes it in place from its checkpoint."""

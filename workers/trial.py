@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from workers.checkpoint import CheckpointStore
-from workers.curves import plot_history
+from workers.curves import CURVES_FILE, plot_history
 from workers.families import load_family
 from workers.families.base import Device
 from workers.loop import train
@@ -124,12 +124,20 @@ def _checkpoint_state(family, sink: MLflowSink, step: int) -> dict[str, Any]:
 
 
 def run_trial(
-    spec: TrialSpec, *, on_step: Callable[[int], None] | None = None, tags: dict[str, Any] | None = None
+    spec: TrialSpec,
+    *,
+    on_step: Callable[[int], None] | None = None,
+    tags: dict[str, Any] | None = None,
+    draw_curves: bool = True,
 ) -> TrialResult:
     """Train one trial and log it to its MLflow run; returns its summary.
 
     If the run already holds a checkpoint (a retried or resumed trial), training continues
     from it in the same run, and steps the run already stored are not logged again.
+
+    With `draw_curves=False` the result carries the trial's history instead of its run getting
+    `plots/training_curves.png`: the sweep driver draws it (`workers.curves.log_training_curves`), off the trial's
+    critical path, while the worker starts its next trial.
     """
     start = time.perf_counter()
     node = socket.gethostname()
@@ -188,8 +196,8 @@ def run_trial(
         if outcome.diverged:  # a trial that diverged early need not have a series of every watched key yet
             watch = [k for k in watch if len(sink.history.get(k, ())) > 1]
         events = _log_change_points(watch, sink)
-        title = " ".join(spec.overrides)
-        sink.log_figure(plot_history(sink.history, title=title), "plots/training_curves.png")
+        if draw_curves:
+            sink.log_figure(plot_history(sink.history, title=" ".join(spec.overrides)), CURVES_FILE)
         for name, fig in family.figures(sink.history).items():
             sink.log_figure(fig, f"plots/{name}")
         if not outcome.diverged:
@@ -224,6 +232,7 @@ def run_trial(
             trial_key=spec.trial_key,
             node=node,
             seconds=time.perf_counter() - start,
+            history=None if draw_curves else {k: list(v) for k, v in sink.history.items()},
         )
     except Exception as exc:  # a trial-level failure is data, never a crash of the sweep
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
@@ -255,12 +264,3 @@ def run_trial(
         )
     finally:
         sink.stop_heartbeat()
-
-
-def ray_trial(spec: TrialSpec) -> TrialResult:
-    """The body of a trial's Ray task: see where Ray put us, then `run_trial`. Nothing more."""
-    import ray
-
-    if spec.train.device is Device.auto and not ray.get_gpu_ids():
-        spec.train.device = Device.cpu  # Ray gave this trial no GPU: don't take one
-    return run_trial(spec, tags={"phasesweep.ray_node": ray.get_runtime_context().get_node_id()})
