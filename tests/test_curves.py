@@ -47,6 +47,7 @@ def test_rbm_curves_are_grouped_by_meaning():
     errors = next(p for p in found if p.title == "model − data")
     assert errors.log and set(errors.keys) == {"obs/energy_error", "obs/specific_heat_error"}
     assert by_title["free energy gap"] == ["train/free_energy_gap"], "each learning signal on its own axes"
+    assert by_title["chain: tau m1"] == ["chain/tau_m1"], "a sampler diagnostic is named as one"
 
 
 def test_a_changing_learning_rate_gets_a_twin_axis_and_single_points_are_left_out():

@@ -139,8 +139,10 @@ def panels(history: History) -> tuple[list[Panel], str]:
     for ns, members in by_ns.items():
         few = len(members) <= MAX_SINGLES  # few enough that each reads best on its own axes
         for chunk in [[k] for k in members] if few else _chunk_by_scale(members, history):
-            title = chunk[0].split("/", 1)[-1] if len(chunk) == 1 else ns
-            out.append(Panel(title.replace("_", " "), chunk))
+            name = chunk[0].split("/", 1)[-1].replace("_", " ") if len(chunk) == 1 else ""
+            # a sampler diagnostic says so: `chain: abs magnetization` is the chains', not an observable
+            title = name if ns == "obs" and name else f"{ns}: {name}" if name else ns
+            out.append(Panel(title, chunk))
     return out, note
 
 
