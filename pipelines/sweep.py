@@ -217,8 +217,8 @@ class _Driver:
 
         resources = ray.cluster_resources()
         slots = max(1, int(resources.get("CPU", 1) // max(first.resources.cpus, 1e-3)))
-        # each slot's worker imports torch and MLflow while the parent run is opened here (the refs are
-        # kept only so that the warm-ups are not cancelled with them)
+        # each slot's worker imports torch and MLflow while the parent run is opened here; nothing waits on
+        # these: a trial queued behind a warm-up simply starts in a worker that has its imports
         warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
         self.warming = [warm.remote() for _ in range(min(slots, len(self.trials)))]
         if resume:
