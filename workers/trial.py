@@ -38,12 +38,13 @@ def resolve_device(choice: Device) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _log_change_points(watch: list[str], sink: MLflowSink) -> dict[str, list]:
-    """Change points of the watched observables: `change_points.json`, and one tag per observable,
-    `phasesweep.cp.<observable>` = "count=… step=… jump=… sharpness=…" (its largest jump). Tags, not
-    metrics: one number per trial would be a single-point chart at the top of the run's metric page."""
+def _log_change_points(watch: list[str], sink: MLflowSink) -> tuple[dict[str, list], dict[str, str]]:
+    """Change points of the watched observables: logs `change_points.json`, and returns the events and one
+    tag per observable, `phasesweep.cp.<observable>` = "count=… step=… jump=… sharpness=…" (its largest
+    jump), which the trial sets with its final tags. Tags, not metrics: one number per trial would be a
+    single-point chart at the top of the run's metric page."""
     if not watch:
-        return {}
+        return {}, {}
     import json
 
     from models.transitions import detect_all
@@ -55,11 +56,15 @@ def _log_change_points(watch: list[str], sink: MLflowSink) -> dict[str, list]:
     for key, found in events.items():
         summary = f"count={len(found)}"
         if found:
-            biggest = max(found, key=lambda e: abs(e.jump))
+            biggest = _largest(found)
             summary += f" step={int(biggest.step)} jump={biggest.jump:.4g} sharpness={biggest.sharpness:.3g}"
         tags[f"phasesweep.cp.{key}"] = summary
-    sink.set_tags(tags)
-    return events
+    return events, tags
+
+
+def _largest(found: list):
+    """The change point with the largest jump."""
+    return max(found, key=lambda e: abs(e.jump))
 
 
 def _value(last: dict[str, float], key: str) -> str:
@@ -104,7 +109,7 @@ def describe(
         words.append("Final values: " + "; ".join(shown[:6]) + ".")
     for key, found in events.items():
         if found:
-            biggest = max(found, key=lambda e: abs(e.jump))
+            biggest = _largest(found)
             words.append(
                 f"`{key}` has {len(found)} change point{'s' * (len(found) != 1)}, the largest at step "
                 f"{int(biggest.step)} (jump {biggest.jump:.3g})."
@@ -195,7 +200,7 @@ def run_trial(
         watch = spec.analysis.watch
         if outcome.diverged:  # a trial that diverged early need not have a series of every watched key yet
             watch = [k for k in watch if len(sink.history.get(k, ())) > 1]
-        events = _log_change_points(watch, sink)
+        events, cp_tags = _log_change_points(watch, sink)
         if draw_curves:
             sink.log_figure(plot_history(sink.history, title=" ".join(spec.overrides)), CURVES_FILE)
         for name, fig in family.figures(sink.history).items():
@@ -203,7 +208,7 @@ def run_trial(
         if not outcome.diverged:
             store.save(_checkpoint_state(family, sink, steps_done))
         status = TrialStatus.diverged if outcome.diverged else TrialStatus.finished
-        tags: dict[str, Any] = {"phasesweep.status": status.value}
+        tags: dict[str, Any] = {"phasesweep.status": status.value, **cp_tags}
         if outcome.diverged:
             tags["phasesweep.diverged_step"] = outcome.step
             tags["phasesweep.diverged_keys"] = ",".join(outcome.bad_keys)
