@@ -28,7 +28,11 @@ def env_for(cwd: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env | (extra or {})
 
 
-def launch(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+def launch(
+    args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, *, new_session: bool = False
+) -> subprocess.Popen:
+    """The CLI as a child process; with `new_session` it leads a session of its own, which every process
+    it starts (Ray's head and workers) shares, so `kill_session` can take them all down at once."""
     return subprocess.Popen(
         [sys.executable, "-m", "pipelines.main", *args],
         cwd=cwd,
@@ -36,7 +40,27 @@ def launch(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) 
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=new_session,
     )
+
+
+def kill_session(leader: subprocess.Popen) -> int:
+    """SIGKILL every process of the session `leader` leads, as when the machine under a driver goes down:
+    Ray's workers sit in process groups of their own, so killing the driver's group alone leaves them
+    running, and one may finish its trial seconds later. Returns how many processes were killed."""
+    killed = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()  # state ppid pgrp session ...
+        except OSError:
+            continue  # it exited while we looked
+        if int(fields[3]) == leader.pid:
+            try:
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
 
 
 def children(client: MlflowClient):
