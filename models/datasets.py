@@ -108,3 +108,46 @@ def digits(
         mean, std = reference.mean(0), reference.std(0)
         x = (x - mean) / torch.where(std > 0, std, torch.ones_like(std))
     return x, y
+
+
+def teacher_regression(
+    n_train: int,
+    n_test: int,
+    dim: int,
+    *,
+    target: str = "tanh",
+    label_noise: float = 0.0,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A teacher-student regression set: x ~ N(0, I_d) rescaled to norm √d, y = g(w*·x/√d) with
+    w* ~ N(0, I_d) and g = tanh, relu or the identity (`target`), plus N(0, label_noise²) on the training
+    labels only. Returns (x_train (n_train, d), y_train (n_train, 1), x_test, y_test), all from `seed`."""
+    if n_train < 1 or n_test < 1 or dim < 1 or label_noise < 0:
+        raise ValueError(
+            f"teacher_regression needs n_train, n_test, dim >= 1 and label_noise >= 0; "
+            f"got {n_train}, {n_test}, {dim}, {label_noise}"
+        )
+    g = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda z: z}.get(str(target))
+    if g is None:
+        raise ValueError(f"teacher target must be tanh, relu or linear, got {target!r}")
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n_train + n_test, dim, generator=gen, dtype=dtype)
+    x = x / x.norm(dim=1, keepdim=True) * math.sqrt(dim)
+    teacher = torch.randn(dim, generator=gen, dtype=dtype)
+    y = g(x @ teacher / math.sqrt(dim))[:, None]
+    noise = label_noise * torch.randn(n_train, 1, generator=gen, dtype=dtype)
+    return x[:n_train], y[:n_train] + noise, x[n_train:], y[n_train:]
+
+
+def teacher_data(cfg, dtype: torch.dtype = torch.float64):
+    """`teacher_regression` from a config with its fields (`workers.families.base.TeacherDataConfig`)."""
+    return teacher_regression(
+        cfg.n_train,
+        cfg.n_test,
+        cfg.dim,
+        target=str(getattr(cfg.target, "value", cfg.target)),
+        label_noise=cfg.label_noise,
+        seed=cfg.split_seed,
+        dtype=dtype,
+    )

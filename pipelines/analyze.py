@@ -36,6 +36,7 @@ from pipelines.sweepdata import (
     Sweep,
     is_number,
     load_sweep,
+    log_scaled,
     other_combinations,
     pivot,
     series,
@@ -83,6 +84,7 @@ def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]
 
     boot = {"n_boot": n_boot, "level": level, "rng": rng}
     for axis in [a for a in sweep.numeric_axes() if a != size_axis]:
+        logged = log_scaled(sweep, axis)
         for combo in other_combinations(sweep, axis):
             for method, fn in (("peak", tr.peak_location), ("steepest", tr.steepest_change)):
                 for obs in cfg.get(method) or []:
@@ -91,7 +93,10 @@ def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]
                     if not _replicated(sweep):
                         _, err = series(sweep, axis, f"{obs}_err", combo)
                         stderr = err if len(err) == len(y) else None
-                    record((axis, combo, method, obs), fn, x, y, stderr=stderr, axis=axis, **boot)
+                    if logged:  # fit in u = ln x, report in x
+                        record((axis, combo, method, obs), _in_log_space(fn), x, y, stderr=stderr, axis=axis, **boot)
+                    else:
+                        record((axis, combo, method, obs), fn, x, y, stderr=stderr, axis=axis, **boot)
         binder = cfg.get("binder")
         if binder and size_axis in sweep.axes:
             done: list[dict[str, str]] = []
@@ -101,6 +106,24 @@ def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]
                     done.append(combo)
                     record((axis, combo, "binder", binder), _binder, sweep, axis, binder, size_axis, combo, **boot)
     return estimates, notes
+
+
+def _in_log_space(fn):
+    """`fn` fitted against u = ln x: the location and its CI are mapped back by exp, the fitted width w
+    of a steepest change stays in ln units (a relative width: the change spans x₀·e^{±w}), and the
+    estimate says `scale: log`."""
+
+    def fitted(x, y, **kwargs):
+        from dataclasses import replace
+
+        est = fn(np.log(np.asarray(x, dtype=float)), y, **kwargs)
+        details = est.details | {"scale": "log"}
+        if "grid_max" in details:
+            details["grid_max"] = float(np.exp(details["grid_max"]))
+        back = (float(np.exp(v)) for v in (est.location, est.ci_low, est.ci_high))
+        return replace(est, **dict(zip(("location", "ci_low", "ci_high"), back, strict=True)), details=details)
+
+    return fitted
 
 
 def _binder(sweep: Sweep, axis: str, metric: str, size_axis: str, combo, *, n_boot, level, rng):
@@ -191,6 +214,11 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
     for i, a in enumerate(axes):
         for b in axes[i + 1 :]:
             figures[f"plots/status_{_short(a)}_{_short(b)}.png"] = plots.status_figure(sweep, a, b)
+            outcome = sweep.analysis.get("outcome")
+            if outcome and outcome in observables:
+                figures[f"plots/outcomes_{_short(a)}_{_short(b)}.png"] = plots.outcome_figure(
+                    sweep, a, b, outcome, list(sweep.analysis.get("outcome_labels") or [])
+                )
             for metric in _ranked(sweep, observables)[:3]:
                 figures[f"plots/phase_{_short(a)}_{_short(b)}_{_short(metric)}.png"] = plots.heatmap_figure(
                     sweep, a, b, metric

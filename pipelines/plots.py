@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from pipelines.sweepdata import Sweep, other_combinations, series
+from pipelines.sweepdata import Sweep, log_scaled, other_combinations, series, theory_marks
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,12 +47,6 @@ def onsager_overlay(ax, axis: str, metric: str) -> None:
     ax.axvline(ising.T_CRITICAL, color="gray", lw=0.8, ls=":")
 
 
-def _log_spaced(sweep: Sweep, axis: str) -> bool:
-    """An axis of positive values spanning two decades or more reads best on a log scale."""
-    values = [float(v) for v in sweep.axes[axis]]
-    return min(values) > 0 and max(values) / min(values) >= 100
-
-
 def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dict] | None = None) -> Figure:
     """Every metric against `axis`, one curve per combination of the other axes, with error
     bars over replicas, Onsager's curve where it applies, and located transitions as bands."""
@@ -73,6 +67,7 @@ def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dic
             label = " ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in combo.items()) or None
             line = ax.errorbar(xu, mean, yerr=np.nan_to_num(err), marker="o", ms=3, capsize=2, label=label)
             colors[str(sorted(combo.items()))] = line.lines[0].get_color()
+            draw_theory_marks(ax, sweep, axis, combo, line.lines[0].get_color())
         onsager_overlay(ax, axis, metric)
         for est in estimates or []:
             if est["axis"] == axis and est["observable"] == metric and est.get("ci_low") is not None:
@@ -80,7 +75,7 @@ def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dic
                 ax.axvspan(est["ci_low"], est["ci_high"], color=color, alpha=0.15)
                 ax.axvline(est["location"], color=color, lw=1, ls="-.")
         ax.set_xlabel(axis)
-        if _log_spaced(sweep, axis):
+        if log_scaled(sweep, axis):
             ax.set_xscale("log")
         ax.set_title(metric, fontsize="medium")
         ax.grid(alpha=0.3)
@@ -179,6 +174,57 @@ def theory_overlay(ax, axis: str, metric: str) -> str | None:
     return None
 
 
+def draw_theory_marks(ax, sweep: Sweep, axis: str, combo: dict[str, str], color) -> None:
+    """Dashed vertical lines where the trials of `combo` say theory puts a transition along `axis`
+    (`sweepdata.theory_marks`); a mark already drawn at the same place is not drawn twice."""
+    drawn = getattr(ax, "_phasesweep_marks", set())
+    for label, where in theory_marks(sweep, axis, combo).items():
+        if (label, round(where, 12)) in drawn:
+            continue
+        drawn.add((label, round(where, 12)))
+        name = f"theory: {axis.rsplit('.', 1)[-1]} = {where:g}" if label == "theory" else f"theory {label} = {where:g}"
+        ax.axvline(where, color=color, ls="--", lw=1, alpha=0.8, label=name)
+    ax._phasesweep_marks = drawn
+
+
+OUTCOME_COLORS = ("tab:green", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:gray")
+
+
+def outcome_figure(sweep: Sweep, a: str, b: str, metric: str, labels: list[str]) -> Figure:
+    """The regime of every trial on the (a, b) plane, from its integer outcome code `metric` (the most
+    common code over replicas): a phase diagram of lazy / catapult / divergent and the like, with theory's
+    marks along either axis."""
+    from collections import Counter
+
+    plt = _plt()
+    cells: dict[tuple[float, float], Counter] = {}
+    for t in sweep.trials:
+        if t.status == "finished" and metric in t.metrics:
+            key = (float(t.values[a]), float(t.values[b]))
+            cells.setdefault(key, Counter())[round(t.metrics[metric])] += 1
+    fig, ax = plt.subplots(figsize=(6, 4.4))
+    codes = sorted({c for counter in cells.values() for c in counter})
+    for code in codes:
+        pts = [xy for xy, counter in cells.items() if counter.most_common(1)[0][0] == code]
+        if pts:
+            name = labels[code] if 0 <= code < len(labels) else f"outcome {code}"
+            ax.scatter(*zip(*pts, strict=True), s=70, marker="s", color=OUTCOME_COLORS[code % len(OUTCOME_COLORS)], label=name)
+    for axis, line in ((a, ax.axvline), (b, ax.axhline)):
+        marks = theory_marks(sweep, axis, {})
+        for label, where in marks.items():
+            line(where, color="k", ls="--", lw=1, label=f"theory: {axis.rsplit('.', 1)[-1]} = {where:g}" if label == "theory" else label)
+    if log_scaled(sweep, a):
+        ax.set_xscale("log")
+    if log_scaled(sweep, b):
+        ax.set_yscale("log")
+    ax.set_xlabel(a)
+    ax.set_ylabel(b)
+    ax.legend(fontsize="small", loc="best")
+    ax.set_title(f"{sweep.experiment}: regimes ({metric}, most common over seeds)", fontsize="medium")
+    fig.tight_layout()
+    return fig
+
+
 MAX_CURVES = 6
 """Most combinations of the other axes drawn in one summary panel (the rest are in sweep_*.png)."""
 
@@ -213,13 +259,14 @@ def summary_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[
                     xu, mean, yerr=np.nan_to_num(err), fmt="o" + style, ms=3, capsize=2, color=color, label=text
                 )
                 color = bars.lines[0].get_color()
+            draw_theory_marks(ax, sweep, axis, combo, color or "k")
             for est in estimates:
                 same = est["observable"] == metric and est["fixed"] == combo and est["axis"] == axis
                 if same and est.get("ci_low") is not None:
                     ax.axvspan(est["ci_low"], est["ci_high"], color=color or "tab:red", alpha=0.15)
                     ax.axvline(est["location"], color=color or "tab:red", lw=1, ls="-.")
         theory_overlay(ax, axis, twin or metric)
-        if _log_spaced(sweep, axis):
+        if log_scaled(sweep, axis):
             ax.set_xscale("log")
         ax.set_xlabel(axis)
         name = metric.split("/")[-1].removeprefix("model_")

@@ -117,6 +117,35 @@ def series(sweep: Sweep, axis: str, metric: str, fixed: dict[str, str]) -> tuple
     return np.asarray(xs), np.asarray(ys)
 
 
+def log_scaled(sweep: Sweep, axis: str) -> bool:
+    """Whether `axis` is fitted and drawn in log space: as `analysis.log_axes` lists, or, where that is
+    unset, for positive values spanning 10× or more that are closer to evenly spaced in log than
+    linearly (a learning rate or a width swept as 1e-3,3e-3,1e-2 or 16,32,64,128)."""
+    listed = sweep.analysis.get("log_axes")
+    if listed is not None:
+        return axis in listed
+    values = np.unique([float(v) for v in sweep.axes.get(axis, []) if is_number(v)])
+    if values.size < 3 or values[0] <= 0 or values[-1] / values[0] < 10:
+        return False
+    spread = lambda steps: np.std(steps) / np.mean(steps)  # noqa: E731
+    return bool(spread(np.diff(np.log(values))) < spread(np.diff(values)))
+
+
+def theory_marks(sweep: Sweep, axis: str, combo: dict[str, str]) -> dict[str, float]:
+    """Where theory puts a transition along `axis`, as the trials matching `combo` logged it: a family
+    logs `theory/<axis>` (e.g. `theory/model.width` = n_train, `theory/train.lr_scaled` = 2), and
+    `theory/<axis>/<name>` for a second mark. Returns {label: location}, the mean over those trials."""
+    marks: dict[str, list[float]] = {}
+    prefix = f"theory/{axis.lstrip('+~')}"
+    for t in sweep.trials:
+        if any(t.values.get(k) != v for k, v in combo.items()):
+            continue
+        for key, value in t.metrics.items():
+            if key == prefix or key.startswith(prefix + "/"):
+                marks.setdefault(key[len(prefix) + 1 :] or "theory", []).append(value)
+    return {label: float(np.mean(v)) for label, v in marks.items()}
+
+
 def other_combinations(sweep: Sweep, axis: str) -> list[dict[str, str]]:
     """Every combination of the swept axes other than `axis` and the replica axis."""
     others = [a for a in sweep.axes if a not in (axis, REPLICA_AXIS)]

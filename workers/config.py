@@ -87,6 +87,14 @@ class AnalysisConfig:
     """Observable whose curves for different system sizes cross at the transition (Binder U₄)."""
     size_axis: str = "data.L"
     """The swept key that holds the system size, for the crossing estimator."""
+    outcome: str | None = None
+    """A per-trial code 0, 1, 2, … (e.g. lazy, catapult, divergent) drawn as an outcome map over every
+    pair of swept axes: a phase diagram of regimes."""
+    outcome_labels: list[str] = field(default_factory=list)
+    """Names of the outcome codes, in order."""
+    log_axes: list[str] | None = None
+    """Swept keys whose estimates are fitted in log space (and drawn on log axes). None: every axis of
+    positive values spanning 10× or more whose values are closer to evenly spaced in log than linearly."""
     n_boot: int = 500
     """Bootstrap draws for every confidence interval."""
     level: float = 0.95

@@ -114,7 +114,10 @@ def steepest_change(
     The fit is a batched Levenberg-Marquardt over all bootstrap curves at once. A fit whose x₀ leaves the
     data range falls back to the midpoint of the largest |Δm/Δx| between neighbouring points
     (``details["fallback"]``). ``details["width"]`` is w: 76 % of the change |2b| happens within x₀ ± w,
-    so a small w is a sharp transition; ``details["max_slope"]`` = b/w is the slope at x₀.
+    so a small w is a sharp transition; ``details["max_slope"]`` = b/w is the slope at x₀. A change
+    sharper than the grid (w below half the spacing of the two grid points around x₀) is only known to lie
+    between them: the interval is widened to that bracket at least (``details["grid_limited"]``), since
+    replicas that all agree would otherwise give an interval of width zero.
     """
     gen = make_rng(rng, n_boot, level)
     tab = table(x, y, stderr)
@@ -131,8 +134,14 @@ def steepest_change(
     draws = np.where(bok, bparams[:, 2], steepest_difference(tab.x, boot))
     widths = bparams[bok, 3]
     width_ci = np.quantile(widths, [(1 - level) / 2, (1 + level) / 2]) if widths.size >= 2 else [math.nan] * 2
+    grid_limited = False
+    if not fallback and tab.x[0] <= location <= tab.x[-1]:
+        i = min(int(np.searchsorted(tab.x, location, side="right")) - 1, tab.x.size - 2)
+        # a change sharper than the grid spacing is only known to lie between its two grid points
+        grid_limited = abs(w) < (tab.x[i + 1] - tab.x[i]) / 2
     details = {
         "width": math.nan if fallback else w,
+        "grid_limited": grid_limited,
         "width_ci": list(width_ci),
         "amplitude": b,
         "offset": a,
@@ -141,7 +150,15 @@ def steepest_change(
         "n_fallback_draws": int(np.sum(~bok)),
         "n_x": tab.x.size,
     }
-    return interval("steepest_change", location, draws, level, details, boot, dof_of(tab))
+    est = interval("steepest_change", location, draws, level, details, boot, dof_of(tab))
+    if grid_limited:
+        from dataclasses import replace
+
+        lo, hi = tab.x[i], tab.x[i + 1]
+        low = lo if not math.isfinite(est.ci_low) else min(est.ci_low, lo)
+        high = hi if not math.isfinite(est.ci_high) else max(est.ci_high, hi)
+        est = replace(est, ci_low=float(low), ci_high=float(high))
+    return est
 
 
 def binder_crossing(

@@ -160,9 +160,32 @@ class DigitsDataConfig(DataConfig):
     """Seed of the train/test split (kept fixed while `seed` varies the chain)."""
 
 
+class TeacherTarget(str, Enum):
+    tanh = "tanh"
+    relu = "relu"
+    linear = "linear"
+
+
+@dataclass
+class TeacherDataConfig(DataConfig):
+    """Synthetic regression: x ~ N(0, I_d) scaled to norm √d, y = g(w*·x/√d) + ε, ε ~ N(0, label_noise²)
+    on the training labels (`models.datasets.teacher_regression`)."""
+
+    kind: str = "teacher"
+    dim: int = 16
+    n_train: int = 64
+    n_test: int = 1000
+    target: TeacherTarget = TeacherTarget.tanh
+    """g, the teacher's nonlinearity (linear: a linear teacher)."""
+    label_noise: float = 0.0
+    """Standard deviation of the noise on the training labels (test labels are noiseless)."""
+    split_seed: int = 0
+    """Seed of the inputs, the teacher and the noise (fixed while `seed` varies the initialisation)."""
+
+
 SCHEMAS: dict[str, dict[str, type]] = {
     "model": {"base": ModelConfig},
-    "data": {"base": DataConfig, "ising": IsingDataConfig, "digits": DigitsDataConfig},
+    "data": {"base": DataConfig, "ising": IsingDataConfig, "digits": DigitsDataConfig, "teacher": TeacherDataConfig},
     "train": {"base": TrainConfig},
 }
 """`schema/<group>/<name>` entries; each family's `config.SCHEMAS` adds its own."""
