@@ -249,6 +249,10 @@ def _cell_value(value: Any) -> Any:
 def _headline(sweep: Sweep, observables: list[str]) -> list[str]:
     """The summary figure's observables: the configured ones first, a data twin drawn with its model."""
     cfg = sweep.analysis
+    if cfg.get("headline"):
+        chosen = [o for o in cfg["headline"] if o in observables]
+        if chosen:
+            return chosen[:2]
     # the order parameter first (it has exact theory to compare with), then the peaked response
     chosen = [*(cfg.get("steepest") or []), *(cfg.get("peak") or []), *([cfg["binder"]] if cfg.get("binder") else [])]
     ranked = [o for o in chosen if o in observables] + [o for o in observables if o not in chosen]

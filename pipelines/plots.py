@@ -29,6 +29,17 @@ def _plt():
     return plt
 
 
+def log_axis(ax, which: str = "x") -> None:
+    """A log scale labelled in plain numbers (0.5, 2, 100), as the values were swept, not 5×10⁻¹; minor
+    ticks are labelled at 2 and 5 of each decade."""
+    from matplotlib.ticker import FuncFormatter
+
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:.1g}"[0] in "25" else ""))
+
+
 def onsager_overlay(ax, axis: str, metric: str) -> None:
     """Onsager's exact infinite-lattice curve where the panel is an Ising observable vs T."""
     if axis != "data.temperature":
@@ -76,7 +87,7 @@ def axis_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[dic
                 ax.axvline(est["location"], color=color, lw=1, ls="-.")
         ax.set_xlabel(axis)
         if log_scaled(sweep, axis):
-            ax.set_xscale("log")
+            log_axis(ax)
         ax.set_title(metric, fontsize="medium")
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
@@ -208,15 +219,16 @@ def outcome_figure(sweep: Sweep, a: str, b: str, metric: str, labels: list[str])
         pts = [xy for xy, counter in cells.items() if counter.most_common(1)[0][0] == code]
         if pts:
             name = labels[code] if 0 <= code < len(labels) else f"outcome {code}"
-            ax.scatter(*zip(*pts, strict=True), s=70, marker="s", color=OUTCOME_COLORS[code % len(OUTCOME_COLORS)], label=name)
+            color = OUTCOME_COLORS[code % len(OUTCOME_COLORS)]
+            ax.scatter(*zip(*pts, strict=True), s=70, marker="s", color=color, label=name)
     for axis, line in ((a, ax.axvline), (b, ax.axhline)):
-        marks = theory_marks(sweep, axis, {})
-        for label, where in marks.items():
-            line(where, color="k", ls="--", lw=1, label=f"theory: {axis.rsplit('.', 1)[-1]} = {where:g}" if label == "theory" else label)
+        for label, where in theory_marks(sweep, axis, {}).items():
+            name = f"theory: {axis.rsplit('.', 1)[-1]} = {where:g}" if label == "theory" else label
+            line(where, color="k", ls="--", lw=1, label=name)
     if log_scaled(sweep, a):
-        ax.set_xscale("log")
+        log_axis(ax)
     if log_scaled(sweep, b):
-        ax.set_yscale("log")
+        log_axis(ax, "y")
     ax.set_xlabel(a)
     ax.set_ylabel(b)
     ax.legend(fontsize="small", loc="best")
@@ -267,7 +279,7 @@ def summary_figure(sweep: Sweep, axis: str, metrics: list[str], estimates: list[
                     ax.axvline(est["location"], color=color or "tab:red", lw=1, ls="-.")
         theory_overlay(ax, axis, twin or metric)
         if log_scaled(sweep, axis):
-            ax.set_xscale("log")
+            log_axis(ax)
         ax.set_xlabel(axis)
         name = metric.split("/")[-1].removeprefix("model_")
         ax.set_ylabel(name)

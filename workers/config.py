@@ -87,6 +87,9 @@ class AnalysisConfig:
     """Observable whose curves for different system sizes cross at the transition (Binder U₄)."""
     size_axis: str = "data.L"
     """The swept key that holds the system size, for the crossing estimator."""
+    headline: list[str] = field(default_factory=list)
+    """The (at most two) observables of the parent's summary figure; empty: the configured ones, order
+    parameters first."""
     outcome: str | None = None
     """A per-trial code 0, 1, 2, … (e.g. lazy, catapult, divergent) drawn as an outcome map over every
     pair of swept axes: a phase diagram of regimes."""

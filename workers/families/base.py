@@ -160,7 +160,9 @@ class DigitsDataConfig(DataConfig):
     """Seed of the train/test split (kept fixed while `seed` varies the chain)."""
 
 
-class TeacherTarget(str, Enum):
+class Nonlinearity(str, Enum):
+    """An elementwise function: a net's activation, or a teacher's output nonlinearity."""
+
     tanh = "tanh"
     relu = "relu"
     linear = "linear"
@@ -175,7 +177,7 @@ class TeacherDataConfig(DataConfig):
     dim: int = 16
     n_train: int = 64
     n_test: int = 1000
-    target: TeacherTarget = TeacherTarget.tanh
+    target: Nonlinearity = Nonlinearity.tanh
     """g, the teacher's nonlinearity (linear: a linear teacher)."""
     label_noise: float = 0.0
     """Standard deviation of the noise on the training labels (test labels are noiseless)."""

@@ -10,12 +10,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from workers.families.base import DataConfig, FamilyChecks, ModelConfig, TrainConfig
-
-
-class Activation(str, Enum):
-    relu = "relu"
-    tanh = "tanh"
-    linear = "linear"
+from workers.families.base import Nonlinearity as Activation
 
 
 class Parameterization(str, Enum):

@@ -16,10 +16,16 @@ iteration on Hessian-vector products, and logged with λ_t·η/2: the ratio that
 (arXiv:2103.00065) find rising to 1 and hovering there (the edge of stability).
 
 Per trial (`obs/…`): at every observe λ₀, the loss and the test loss, and log₁₀ of the peak loss so far
-over the initial one; at the last step also λ_end/λ₀ with λ_end the NTK's top eigenvalue
-now (the same operator as λ₀); the edge ratio η·λ_end/2, which peaks at the lazy → catapult boundary (below
-it it is η·λ₀/2 < 1, above it the catapult has pushed λ below 2/η); the outcome (0 lazy, 1 catapult, 2 divergent); and the median of λ_t·η/2 over the second half of
-training. `theory/train.lr_scaled` = 2 marks the lazy → catapult threshold for the sweep's plots.
+over the initial one. At the last step also:
+
+* λ_end/λ₀, with λ_end the NTK's top eigenvalue now (the same operator as λ₀);
+* the edge ratio η·λ_end/2, which peaks at the lazy → catapult boundary: below it, it is η·λ₀/2 < 1;
+  above it, the catapult has pushed λ below 2/η;
+* the outcome (0 lazy, 1 catapult, 2 divergent);
+* the median of λ_t·η/2 over the second half of training, and `obs/plateau_step`, the first step at
+  which λ_t·η/2 reached 0.95 (the start of the edge-of-stability plateau).
+
+`theory/train.lr_scaled` = 2 marks the lazy → catapult threshold on the sweep's plots.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ from models.landscape import ntk_top_eigenvalue, sharpness
 from workers.families.fullbatch.config import Activation, GDTrainConfig, MLPModelConfig, Parameterization
 
 ACTIVATIONS = {Activation.relu: torch.relu, Activation.tanh: torch.tanh, Activation.linear: lambda z: z}
+PLATEAU_REACH = 0.95
+"""λ_t·η/2 at which the sharpness counts as having reached 2/η (the plateau's start, `obs/plateau_step`)."""
 OUTCOMES = ("lazy", "catapult", "divergent")
 """`obs/outcome` codes 0, 1, 2."""
 
@@ -185,7 +193,15 @@ class FullBatchFamily:
         late = [r for s, r in self.ratios if s >= self.cfg.steps // 2]
         if late:
             out["obs/sharpness_ratio_median"] = statistics.median(late)
+        plateau = self.plateau_step()
+        if plateau is not None:
+            out["obs/plateau_step"] = float(plateau)
         return out
+
+    def plateau_step(self, reach: float = PLATEAU_REACH) -> int | None:
+        """The first measured step at which λ_t·η/2 reached `reach`: where the sharpness arrives at the
+        stability edge 2/η and the plateau of the edge of stability begins (None if it never did)."""
+        return next((s for s, r in self.ratios if r >= reach), None)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -223,6 +239,9 @@ class FullBatchFamily:
             ax.plot(*zip(*sharp, strict=True), color="tab:blue", label="sharpness λ_max(∇²L)")
         ax.axhline(2 / self.eta, color="k", ls="--", lw=1, label="2/η")
         ax.axhline(self.lambda0, color="tab:gray", ls=":", lw=1, label="λ₀ (NTK at init)")
+        plateau = self.plateau_step()
+        if plateau is not None:
+            ax.axvline(plateau, color="tab:green", ls="-.", lw=1, label=f"reaches 2/η (step {plateau})")
         ax.set_xlabel("step")
         ax.set_ylabel("curvature")
         loss = history.get("train/loss", [])
