@@ -292,6 +292,11 @@ def describe_sweep(sweep: Sweep, tags: dict[str, str], estimates: list[dict[str,
                 else " (no CI)"
             )
             line = f"- {e['method']} of `{e['observable']}` along `{e['axis']}`{where}: **{e['location']:.4g}**{ci}"
+            details = e.get("details") or {}
+            if details.get("scale") == "log":
+                line += ", fitted in log space"
+            if details.get("grid_limited"):
+                line += ", sharper than the grid (CI: the bracketing grid points)"
             if sum(map(len, lines)) + len(line) > MAX_NOTE - 400:
                 break
             lines.append(line)

@@ -169,6 +169,8 @@ def test_double_descent_peaks_at_the_interpolation_threshold(workdir: Path):
     [parent], _ = runs_of(client)
     paths = artifact_paths(client, parent.info.run_id)
     assert {"plots/summary.png", "plots/sweep_width.png"} <= set(paths), paths
+    note = parent.data.tags["mlflow.note.content"]
+    assert f"**{est['location']:.4g}**" in note and "fitted in log space" in note, note
 
 
 def _estimates(workdir: Path, axis: str, observable: str) -> dict[str, dict]:
