@@ -188,14 +188,10 @@ def theory_overlay(ax, axis: str, metric: str) -> str | None:
 def draw_theory_marks(ax, sweep: Sweep, axis: str, combo: dict[str, str], color) -> None:
     """Dashed vertical lines where the trials of `combo` say theory puts a transition along `axis`
     (`sweepdata.theory_marks`); a mark already drawn at the same place is not drawn twice."""
-    drawn = getattr(ax, "_phasesweep_marks", set())
     for label, where in theory_marks(sweep, axis, combo).items():
-        if (label, round(where, 12)) in drawn:
-            continue
-        drawn.add((label, round(where, 12)))
         name = f"theory: {axis.rsplit('.', 1)[-1]} = {where:g}" if label == "theory" else f"theory {label} = {where:g}"
-        ax.axvline(where, color=color, ls="--", lw=1, alpha=0.8, label=name)
-    ax._phasesweep_marks = drawn
+        if name not in ax.get_legend_handles_labels()[1]:
+            ax.axvline(where, color=color, ls="--", lw=1, alpha=0.8, label=name)
 
 
 OUTCOME_COLORS = ("tab:green", "tab:orange", "tab:red", "tab:purple", "tab:brown", "tab:gray")

@@ -15,8 +15,10 @@ import torch
 
 from workers.families import FAMILIES, base, load_family
 from workers.families.ebm import config as ebm_config
+from workers.families.fullbatch import config as fullbatch_config
 from workers.families.hopfield import config as hopfield_config
 from workers.families.ising_mc import config as ising_mc_config
+from workers.families.random_features import config as rf_config
 from workers.families.rbm import config as rbm_config
 from workers.families.sgld import config as sgld_config
 from workers.spec import TrialSpec
@@ -58,6 +60,30 @@ TINY = {
         hopfield_config.GlauberTrainConfig(networks=3, temperature=0.3),
         None,
     ),
+    "fullbatch-catapult": (
+        fullbatch_config.MLPModelConfig(width=32),
+        base.TeacherDataConfig(n_train=16, dim=4, n_test=20),
+        fullbatch_config.GDTrainConfig(lr_scaled=3.0, steps=10, sharpness_every=3),
+        None,
+    ),
+    "fullbatch-eos": (
+        fullbatch_config.MLPModelConfig(width=8, depth=2, activation="tanh", parameterization="standard"),
+        fullbatch_config.DigitsMSEDataConfig(n_train=40, n_test=20),
+        fullbatch_config.GDTrainConfig(lr=0.1, steps=10, sharpness_every=2, dtype="float32"),
+        None,
+    ),
+    "random_features-lstsq": (
+        rf_config.RandomFeaturesModelConfig(width=30),
+        base.TeacherDataConfig(n_train=20, dim=4, n_test=20, label_noise=0.1),
+        rf_config.ReadoutTrainConfig(steps=10),
+        None,
+    ),
+    "random_features-gd": (
+        rf_config.RandomFeaturesModelConfig(width=30, solver="gd"),
+        base.TeacherDataConfig(n_train=20, dim=4, n_test=20),
+        rf_config.ReadoutTrainConfig(steps=10, lr_scaled=1.0),
+        None,
+    ),
     "ebm": (
         ebm_config.EBMModelConfig(width=16),
         ebm_config.Synthetic2DDataConfig(n=256, n_heldout=64),
@@ -93,7 +119,7 @@ def test_metrics_are_finite_namespaced_floats(case):
     for metrics in run(make(case), range(4)):
         assert metrics, "a step returns at least one metric"
         for key, value in metrics.items():
-            assert key.split("/", 1)[0] in {"train", "obs", "chain"}, key
+            assert key.split("/", 1)[0] in {"train", "obs", "chain", "theory"}, key
             assert isinstance(value, float) and math.isfinite(value), (key, value)
 
 

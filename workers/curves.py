@@ -11,8 +11,8 @@ One panel per question, a handful of series at most:
 - the rest, and the sampler diagnostics (`chain/…`), each on its own axes; a namespace with more than
   `MAX_SINGLES` of them is chunked so that no panel mixes scales that differ by more than `SCALE_SPLIT`×.
 
-`sys/…` (throughput), change-point summaries and values logged once (a final measurement) are left out:
-the runs table, the tags and the run's description hold them.
+`sys/…` (throughput), `theory/…` marks, change-point summaries and values logged once (a final measurement)
+are left out: the runs table, the tags and the run's description hold them.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _chunk_by_scale(keys: list[str], history: History, limit: int = MAX_SERIES) 
 
 def panels(history: History) -> tuple[list[Panel], str]:
     """The panels `plot_history` draws, and a note for the title (e.g. a constant learning rate)."""
-    keys = [k for k in sorted(history) if len(history[k]) > 1 and not k.startswith(("sys/", "cp/"))]
+    keys = [k for k in sorted(history) if len(history[k]) > 1 and not k.startswith(("sys/", "cp/", "theory/"))]
     used: set[str] = set()
     out: list[Panel] = []
     note = ""

@@ -11,7 +11,9 @@ constructed once per trial:
     family.figures(history) -> {"name.png": Figure}   # extra plots (optional)
 
 Metric names are namespaced: `train/…` (per-step learning signals), `obs/…` (order parameters and
-observables), `chain/…` (sampler diagnostics). `sys/…` is the loop's.
+observables), `chain/…` (sampler diagnostics), `theory/<swept key>` (where theory puts the transition along
+that axis for this trial, e.g. `theory/model.width` = n_train; the sweep's plots draw it). `sys/…` is the
+loop's.
 
 The schemas here are the bases every family's own schemas extend (`ModelConfig`, `DataConfig`,
 `TrainConfig`), and the data kinds more than one family trains on (Ising samples, digits). They are
