@@ -2,8 +2,8 @@
 
 In process: the catapult family's three regimes, resume, and the random-features readout trained by GD
 converging to the minimum-norm solution. Analysis: log-spaced axes are fitted in log space, and theory's
-marks are read back from the trials. On real parts (the CLI, Ray, MLflow): the double-descent peak at
-p = n_train; in the slow tier the catapult and edge-of-stability sweeps meet the issue's acceptance.
+marks are read back from the trials. In the slow tier, on real parts (the CLI, Ray, MLflow): the
+double-descent peak at p = n_train, and the catapult and edge-of-stability sweeps meet the issue's acceptance.
 """
 
 from __future__ import annotations
@@ -157,6 +157,7 @@ def test_theory_marks_are_read_from_the_matching_trials():
     assert theory_marks(sweep, "data.n_train", {}) == {}
 
 
+@pytest.mark.slow  # a real sweep of 18 trials; the default tier is near its 10-minute budget
 def test_double_descent_peaks_at_the_interpolation_threshold(workdir: Path):
     widths = "30,60,80,90,100,110,125,160,300"
     out = cli("-m", "experiment=width_double_descent", f"model.width={widths}", "seed=0,1", cwd=workdir)
