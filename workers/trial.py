@@ -17,9 +17,9 @@ import torch
 
 from workers.checkpoint import CheckpointStore
 from workers.curves import CURVES_FILE, plot_history
-from workers.families import load_family
+from workers.families import load_family, load_population
 from workers.families.base import Device
-from workers.loop import train
+from workers.loop import Solo, train_population
 from workers.sink import MLflowSink, SpoolUnwritable, TrackingOutage, TrackingStoreFull
 from workers.spec import TrialResult, TrialSpec, TrialStatus
 
@@ -119,13 +119,130 @@ def describe(
     return " ".join(words)
 
 
-def _checkpoint_state(family, sink: MLflowSink, step: int) -> dict[str, Any]:
+def _checkpoint_state(population, i: int, sink: MLflowSink, step: int) -> dict[str, Any]:
     return {
         "step": step,
-        "family": family.state_dict(),
+        "family": population.member_state(i),
         "torch_rng": torch.get_rng_state(),
         "history": {k: list(v) for k, v in sink.history.items()},
     }
+
+
+class _Member:
+    """One trial of a pack: its run's sink and checkpoints, from opening to its result."""
+
+    def __init__(self, spec: TrialSpec) -> None:
+        self.spec = spec
+        track = spec.tracking
+        self.sink = MLflowSink(
+            spec.tracking_uri,
+            spec.run_id,
+            flush_every=0 if spec.train.checkpoint_every else track.flush_every,
+            outage_limit_s=track.outage_limit_s,
+            spool_dir=track.spool_dir,
+        )
+        self.store = CheckpointStore(
+            self.sink, checkpoint_dir=track.checkpoint_dir, trial_key=spec.trial_key, enabled=track.log_checkpoint
+        )
+        self.steps_done = 0
+
+    def open(self) -> None:
+        self.sink.start_heartbeat(self.spec.tracking.lease_s / 4)  # this trial owns its run while it beats
+        self.sink.replay_spool()  # points a previous attempt could not send
+
+    def resume(self, population, i: int, solo: bool) -> int:
+        """Load the member's checkpoint into the population, if it has one; returns its first step."""
+        state = self.store.load()
+        if state is None:
+            self.sink.log_text(self.spec.config_yaml, "config.yaml")
+            if self.sink.holds_metrics():  # resumed before its first checkpoint: restart, but log each step once
+                self.sink.skip_logged()
+            return 0
+        population.load_member_state(i, state["family"])
+        if solo:  # a lone family draws from the global generator; a pack's members have their own
+            torch.set_rng_state(state["torch_rng"])
+        for key, points in state["history"].items():
+            self.sink.history[key] = [tuple(p) for p in points]
+        self.sink.skip_logged()
+        return int(state["step"])
+
+    def finish(self, outcome, population, i: int, *, start: float, device, draw_curves: bool) -> TrialResult:
+        """Change points, figures, the final checkpoint, tags and the run's note; ends the run."""
+        spec, sink = self.spec, self.sink
+        self.steps_done = outcome.step
+        sink.flush()
+        watch = spec.analysis.watch
+        if outcome.diverged:  # a trial that diverged early need not have a series of every watched key yet
+            watch = [k for k in watch if len(sink.history.get(k, ())) > 1]
+        events, cp_tags = _log_change_points(watch, sink)
+        if draw_curves:
+            sink.log_figure(plot_history(sink.history, title=" ".join(spec.overrides)), CURVES_FILE)
+        for name, fig in population.figures(i, sink.history).items():
+            sink.log_figure(fig, f"plots/{name}")
+        if not outcome.diverged:
+            self.store.save(_checkpoint_state(population, i, sink, outcome.step))
+        status = TrialStatus.diverged if outcome.diverged else TrialStatus.finished
+        tags: dict[str, Any] = {"phasesweep.status": status.value, **cp_tags}
+        if outcome.diverged:
+            tags["phasesweep.diverged_step"] = outcome.step
+            tags["phasesweep.diverged_keys"] = ",".join(outcome.bad_keys)
+        key = population.headline_metric
+        analysis = spec.analysis
+        tags["mlflow.note.content"] = describe(
+            status=status.value,
+            steps=outcome.step,
+            seconds=time.perf_counter() - start,
+            device=str(device),
+            last=outcome.last,
+            headline=key,
+            keys=[*analysis.peak, *analysis.steepest, *([analysis.binder] if analysis.binder else []), *watch],
+            events=events,
+            detail=f"; non-finite: {', '.join(outcome.bad_keys)}" if outcome.diverged else "",
+        )
+        sink.set_tags(tags)
+        sink.terminate("FINISHED")
+        headline = f"{key}={outcome.last[key]:.4g}" if key in outcome.last else ""
+        return TrialResult(
+            status=status,
+            headline=headline,
+            steps=outcome.step,
+            metrics=outcome.last,
+            run_id=spec.run_id,
+            trial_key=spec.trial_key,
+            node=socket.gethostname(),
+            seconds=time.perf_counter() - start,
+            history=None if draw_curves else {k: list(v) for k, v in sink.history.items()},
+        )
+
+    def fail(self, exc: Exception, message: str, start: float) -> TrialResult:
+        """End the run FAILED (KILLED when the store was the failure, so a rerun resumes it)."""
+        resumable = isinstance(exc, (TrackingOutage, TrackingStoreFull, SpoolUnwritable))
+        sink = self.sink
+        try:
+            sink.outage_limit_s = min(sink.outage_limit_s, 10.0)
+            note = f"**Failed** at step {self.steps_done}: `{message}`. The traceback is in `error.txt`."
+            sink.set_tags(
+                {
+                    "phasesweep.status": TrialStatus.failed.value,
+                    "phasesweep.error": message,
+                    "mlflow.note.content": note,
+                }
+            )
+            sink.log_text(traceback.format_exc(), "error.txt")
+            sink.terminate("KILLED" if resumable else "FAILED")
+        except Exception:  # the store itself may be the failure; the driver ends the run then
+            pass
+        return TrialResult(
+            status=TrialStatus.failed,
+            steps=self.steps_done,
+            metrics={},
+            error=message,
+            run_id=self.spec.run_id,
+            trial_key=self.spec.trial_key,
+            node=socket.gethostname(),
+            seconds=time.perf_counter() - start,
+            resumable=resumable,
+        )
 
 
 def run_trial(
@@ -144,128 +261,75 @@ def run_trial(
     `plots/training_curves.png`: the sweep driver draws it (`workers.curves.log_training_curves`), off the trial's
     critical path, while the worker starts its next trial.
     """
+    return run_pack([spec], on_step=on_step, tags=tags, draw_curves=draw_curves)[0]
+
+
+def run_pack(
+    specs: list[TrialSpec],
+    *,
+    on_step: Callable[[int], None] | None = None,
+    tags: dict[str, Any] | None = None,
+    draw_curves: bool = True,
+) -> list[TrialResult]:
+    """Train the trials of one pack as one batched model, each into its own MLflow run; returns each one's
+    summary, in order. A pack of one is `run_trial`: the family itself, in `Solo`.
+
+    Members share the family and every config key that shapes a tensor (the driver packs only trials that
+    differ in the family's `FamilyChecks.packable` keys). Each member resumes from its own checkpoint, so a
+    pack need not hold the same members as the pack that wrote them. A member that diverges ends `diverged`
+    at its own step while the others go on; an error of the pack fails every member.
+    """
     start = time.perf_counter()
-    node = socket.gethostname()
-    track = spec.tracking
-    sink = MLflowSink(
-        spec.tracking_uri,
-        spec.run_id,
-        flush_every=0 if spec.train.checkpoint_every else track.flush_every,
-        outage_limit_s=track.outage_limit_s,
-        spool_dir=track.spool_dir,
-    )
-    steps_done = 0
+    members = [_Member(spec) for spec in specs]
+    lead = specs[0]
     try:
-        sink.start_heartbeat(track.lease_s / 4)  # this trial owns its run while it beats
-        sink.replay_spool()  # points a previous attempt could not send
-        torch.manual_seed(spec.seed)
+        for member in members:
+            member.open()
+        torch.manual_seed(lead.seed)
         # A trial computes on the CPUs it asked for, in-process as under Ray: oversubscribed
         # OpenMP threads can make small-matrix work 10× slower.
-        torch.set_num_threads(max(1, int(spec.resources.cpus)))
-        device = resolve_device(spec.train.device)
-        store = CheckpointStore(
-            sink, checkpoint_dir=track.checkpoint_dir, trial_key=spec.trial_key, enabled=track.log_checkpoint
-        )
-        family = load_family(spec.model.family)(spec, device)
-        state = store.load()
-        first_step = 0
-        if state is None:
-            sink.log_text(spec.config_yaml, "config.yaml")
-            if sink.holds_metrics():  # resumed before its first checkpoint: restart, but log each step once
-                sink.skip_logged()
+        torch.set_num_threads(max(1, int(lead.resources.cpus)))
+        device = resolve_device(lead.train.device)
+        solo = len(specs) == 1
+        if solo:
+            population = Solo(load_family(lead.model.family)(lead, device))
         else:
-            family.load_state_dict(state["family"])
-            torch.set_rng_state(state["torch_rng"])
-            for key, points in state["history"].items():
-                sink.history[key] = [tuple(p) for p in points]
-            first_step = int(state["step"])
-            sink.skip_logged()
-        sink.set_tags(
-            {"phasesweep.node": node, "phasesweep.device": str(device), "phasesweep.resumed_from": first_step}
-            | (tags or {})
-        )
-        outcome = train(
-            family,
-            sink,
-            steps=spec.train.steps,
-            observe_every=spec.train.observe_every,
-            checkpoint_every=spec.train.checkpoint_every,
-            checkpoint=lambda step: store.save(_checkpoint_state(family, sink, step)),
-            start_step=first_step,
+            population = load_population(lead.model.family)(specs, device)
+        starts = [member.resume(population, i, solo) for i, member in enumerate(members)]
+        for member, first in zip(members, starts, strict=True):
+            member.steps_done = first
+            member.sink.set_tags(
+                {
+                    "phasesweep.node": socket.gethostname(),
+                    "phasesweep.device": str(device),
+                    "phasesweep.resumed_from": first,
+                }
+                | (tags or {})
+            )
+
+        def checkpoint(done: int, going: list[int]) -> None:
+            for i in going:
+                members[i].steps_done = done
+                members[i].store.save(_checkpoint_state(population, i, members[i].sink, done))
+
+        outcomes = train_population(
+            population,
+            [m.sink for m in members],
+            steps=lead.train.steps,
+            observe_every=lead.train.observe_every,
+            checkpoint_every=lead.train.checkpoint_every,
+            checkpoint=checkpoint,
+            start_steps=starts,
             on_step=on_step,
-            watch=spec.analysis.watch,
+            watch=lead.analysis.watch,
         )
-        steps_done = outcome.step
-        sink.flush()
-        watch = spec.analysis.watch
-        if outcome.diverged:  # a trial that diverged early need not have a series of every watched key yet
-            watch = [k for k in watch if len(sink.history.get(k, ())) > 1]
-        events, cp_tags = _log_change_points(watch, sink)
-        if draw_curves:
-            sink.log_figure(plot_history(sink.history, title=" ".join(spec.overrides)), CURVES_FILE)
-        for name, fig in family.figures(sink.history).items():
-            sink.log_figure(fig, f"plots/{name}")
-        if not outcome.diverged:
-            store.save(_checkpoint_state(family, sink, steps_done))
-        status = TrialStatus.diverged if outcome.diverged else TrialStatus.finished
-        tags: dict[str, Any] = {"phasesweep.status": status.value, **cp_tags}
-        if outcome.diverged:
-            tags["phasesweep.diverged_step"] = outcome.step
-            tags["phasesweep.diverged_keys"] = ",".join(outcome.bad_keys)
-        key = getattr(family, "headline_metric", "")
-        analysis = spec.analysis
-        tags["mlflow.note.content"] = describe(
-            status=status.value,
-            steps=steps_done,
-            seconds=time.perf_counter() - start,
-            device=str(device),
-            last=outcome.last,
-            headline=key,
-            keys=[*analysis.peak, *analysis.steepest, *([analysis.binder] if analysis.binder else []), *watch],
-            events=events,
-            detail=f"; non-finite: {', '.join(outcome.bad_keys)}" if outcome.diverged else "",
-        )
-        sink.set_tags(tags)
-        sink.terminate("FINISHED")
-        headline = f"{key}={outcome.last[key]:.4g}" if key in outcome.last else ""
-        return TrialResult(
-            status=status,
-            headline=headline,
-            steps=steps_done,
-            metrics=outcome.last,
-            run_id=spec.run_id,
-            trial_key=spec.trial_key,
-            node=node,
-            seconds=time.perf_counter() - start,
-            history=None if draw_curves else {k: list(v) for k, v in sink.history.items()},
-        )
+        return [
+            member.finish(outcome, population, i, start=start, device=device, draw_curves=draw_curves)
+            for i, (member, outcome) in enumerate(zip(members, outcomes, strict=True))
+        ]
     except Exception as exc:  # a trial-level failure is data, never a crash of the sweep
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-        resumable = isinstance(exc, (TrackingOutage, TrackingStoreFull, SpoolUnwritable))
-        try:
-            sink.outage_limit_s = min(sink.outage_limit_s, 10.0)
-            note = f"**Failed** at step {steps_done}: `{message}`. The traceback is in `error.txt`."
-            sink.set_tags(
-                {
-                    "phasesweep.status": TrialStatus.failed.value,
-                    "phasesweep.error": message,
-                    "mlflow.note.content": note,
-                }
-            )
-            sink.log_text(traceback.format_exc(), "error.txt")
-            sink.terminate("KILLED" if resumable else "FAILED")
-        except Exception:  # the store itself may be the failure; the driver ends the run then
-            pass
-        return TrialResult(
-            status=TrialStatus.failed,
-            steps=steps_done,
-            metrics={},
-            error=message,
-            run_id=spec.run_id,
-            trial_key=spec.trial_key,
-            node=node,
-            seconds=time.perf_counter() - start,
-            resumable=resumable,
-        )
+        return [member.fail(exc, message, start) for member in members]
     finally:
-        sink.stop_heartbeat()
+        for member in members:
+            member.sink.stop_heartbeat()

@@ -5,6 +5,6 @@ beside a `family.py` adapter; `base` holds the contract they implement and the s
 and `registry` finds them. This face only re-exports the registry.
 """
 
-from workers.families.registry import FAMILIES, family_checks, family_path, family_schemas, load_family
+from workers.families.registry import FAMILIES, family_checks, family_path, family_schemas, load_family, load_population
 
-__all__ = ["FAMILIES", "family_checks", "family_path", "family_schemas", "load_family"]
+__all__ = ["FAMILIES", "family_checks", "family_path", "family_schemas", "load_family", "load_population"]

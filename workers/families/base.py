@@ -54,6 +54,12 @@ class FamilyChecks:
     memory_bytes: Callable[[Any, Any, Any], int] | None = None
     """`(model, data, train) -> bytes`: a static estimate of the trial's peak memory from its shapes, so
     that a trial no node could hold is refused."""
+    packable: tuple[str, ...] = ()
+    """The config keys (dotted, e.g. `data.temperature`) in which trials may differ and still share a pack:
+    keys that change no tensor shape. The family's `family.py` then names a `POPULATION` class
+    (`Population`). Empty: the family cannot pack, and `pack_note` says why."""
+    pack_note: str = ""
+    """Why the family cannot pack (shown once when a sweep asks for packs of it)."""
 
 
 class Family(Protocol):
@@ -74,6 +80,33 @@ class Family(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
     def figures(self, history: dict[str, list[tuple[int, float]]]) -> dict[str, Figure]: ...
+
+
+class Population(Protocol):
+    """P trials of one family trained as one batched model: what the loop calls for a pack.
+
+    Parameters carry a leading axis P, one entry per member; per-member hyperparameters (a learning rate,
+    a temperature, a weight decay) are tensors of shape (P,). Each member draws its randomness from a
+    generator seeded by its own trial seed, so what it computes does not depend on which members share its
+    pack. `members` are the indices of the members that take part in a call: a member that diverged, or one
+    resumed from a later checkpoint than the others, is left out of the update and keeps its state.
+    `workers.loop.Solo` makes any `Family` a population of one.
+    """
+
+    size: int
+    headline_metric: str
+
+    def __init__(self, specs: list[FamilySpec], device: torch.device) -> None: ...
+
+    def step(self, step: int, members: list[int]) -> list[dict[str, float]]: ...
+
+    def observe(self, step: int, members: list[int]) -> list[dict[str, float]]: ...
+
+    def member_state(self, i: int) -> dict[str, Any]: ...
+
+    def load_member_state(self, i: int, state: dict[str, Any]) -> None: ...
+
+    def figures(self, i: int, history: dict[str, list[tuple[int, float]]]) -> dict[str, Figure]: ...
 
 
 class Device(str, Enum):

@@ -6,7 +6,8 @@ A family package `workers/families/<name>/` holds two modules:
   Hydra's ConfigStore, and `CHECKS`, what the driver checks of its trials (`base.FamilyChecks`).
   Torch-free, so composing and checking a sweep stays fast.
 - `family.py`: its adapter to the one training loop, a class implementing `workers.families.base.Family`,
-  named by the module-level `FAMILY`.
+  named by the module-level `FAMILY`, and, for a family that packs, `POPULATION`: the class that trains a
+  pack of its trials as one batched model (`workers.families.base.Population`).
 
 The registry finds them by looking at the folder and imports them by name when asked: nothing here
 imports a family statically, so the trial machinery depends on the contract in `base`, never on a family.
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from workers.families.base import Family, FamilyChecks
+    from workers.families.base import Family, FamilyChecks, Population
 
 _HERE = Path(__file__).resolve().parent
 
@@ -44,6 +45,12 @@ def load_family(name: str) -> type[Family]:
     """Import and return the family class for `model.family`."""
     module, _, attr = family_path(name).partition(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def load_population(name: str) -> type[Population] | None:
+    """The population class a family's module names as `POPULATION` (its packs), or None."""
+    module, _, _ = family_path(name).partition(":")
+    return getattr(importlib.import_module(module), "POPULATION", None)
 
 
 def family_checks(name: str) -> FamilyChecks:
