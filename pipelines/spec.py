@@ -50,6 +50,7 @@ def build_spec(cfg: DictConfig, overrides: list[str] | None = None, *, checked: 
         validate(cfg)
     cfg = task_config(cfg)
     container = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    container.pop("pack", None)  # how the launcher groups trials, not what a trial computes or logs
     data = OmegaConf.to_object(cfg.data)
     if getattr(data, "cache_dir", None):  # workers run in other directories
         data.cache_dir = str(Path(data.cache_dir).expanduser().resolve())

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
 import os
 import time
 import uuid
@@ -169,7 +170,14 @@ def run_sweep(
                     code=EXIT_BUSY,
                 )
         driver = _Driver(
-            trials, out, client=client, experiment_id=experiment_id, uri=uri, poll_s=poll_interval_s, declared=declared
+            trials,
+            out,
+            client=client,
+            experiment_id=experiment_id,
+            uri=uri,
+            poll_s=poll_interval_s,
+            declared=declared,
+            pack_size=first_cfg.pack.size,
         )
         return driver.run(first, sweep_name=sweep_name, resume=resume, sweep_dir=sweep_dir, lease_s=lease_s)
     finally:
@@ -191,6 +199,7 @@ class _Driver:
         uri: str,
         poll_s: float,
         declared: Sequence[str] = (),
+        pack_size: Any = 1,
     ):
         self.trials, self.out, self.client = trials, out, client
         self.experiment_id, self.uri, self.poll_s = experiment_id, uri, poll_s
@@ -203,6 +212,8 @@ class _Driver:
         self.results: list[TrialResult | None] = [None] * len(trials)
         self.specs: list[TrialSpec | None] = [None] * len(trials)
         self.counts = {"skip": 0, "resume": 0, "new": 0}
+        self.pack_size = pack_size
+        """`pack.size`: an integer or "auto" (`plan_packs`)."""
 
     def run(self, first: TrialSpec, *, sweep_name: str, resume: bool, sweep_dir: str, lease_s: float):
         import ray
@@ -221,6 +232,7 @@ class _Driver:
         # these: a trial queued behind a warm-up simply starts in a worker that has its imports
         warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
         self.warming = [warm.remote() for _ in range(min(slots, len(self.trials)))]
+        self.packs = plan_packs(self.trials, self.pack_size, slots, gpu=first.resources.gpus > 0, out=self.out)
         if resume:
             _wait_for_orphans(self.client, self.experiment_id, sweep_name, lease_s, self.out)
         parent = self.parent = open_parent(
@@ -247,31 +259,43 @@ class _Driver:
         finally:
             beating.set()
 
-    def _queue(self, i: int, task) -> Any:
-        """Trial i's spec and run, and its Ray task unless it is skipped; returns the task's ref or None."""
-        spec = self.specs[i] = self.trials.spec(i)
-        spec.tracking_uri = self.uri
-        action, skipped = place(self.client, self.experiment_id, self.parent, spec, self.named)
-        self.counts[action] += 1
-        if action == "skip":
-            self.results[i] = skipped
-            return None
+    def _queue(self, pack: list[int], task, pack_task) -> tuple[Any, list[int]]:
+        """The specs and runs of a pack's trials, and one Ray task for those not skipped; returns the task's
+        ref (None when every member is skipped) and the members it runs."""
+        running = []
+        for i in pack:
+            spec = self.specs[i] = self.trials.spec(i)
+            spec.tracking_uri = self.uri
+            action, skipped = place(self.client, self.experiment_id, self.parent, spec, self.named)
+            self.counts[action] += 1
+            if action == "skip":
+                self.results[i] = skipped
+            else:
+                running.append(i)
+        if not running:
+            return None, []
+        lead = self.specs[running[0]]
         options = dict(
-            num_cpus=spec.resources.cpus,
-            num_gpus=spec.resources.gpus,
-            max_retries=spec.resources.max_retries,
-            name=self.labels[i],
+            num_cpus=lead.resources.cpus,
+            num_gpus=lead.resources.gpus,
+            max_retries=lead.resources.max_retries,
+            name=self.labels[running[0]] + (f" +{len(running) - 1}" if len(running) > 1 else ""),
         )
-        return task.options(**options).remote(spec)
+        if len(running) == 1:
+            return task.options(**options).remote(lead), running
+        self.n_packs += 1
+        label = f"pack {self.n_packs} of {len(running)}: trials {', '.join(str(i) for i in running)}"
+        return pack_task.options(**options).remote([self.specs[i] for i in running], label), running
 
     def _stream(self, slots: int) -> bool:
         """Queue trials a few ahead of Ray's free slots and collect their results as they finish; True if
         the user interrupted (Ctrl-C)."""
         import ray
 
-        from workers.task import ray_trial  # torch-free: only the workers import the trial's code
+        from workers.task import ray_pack, ray_trial  # torch-free: only the workers import the trial's code
 
-        task = ray.remote(ray_trial)
+        task, pack_task = ray.remote(ray_trial), ray.remote(ray_pack)
+        self.n_packs = 0
         window = 2 * slots
         columns = (
             TextColumn("{task.description}"),
@@ -280,32 +304,38 @@ class _Driver:
             TextColumn("{task.fields[state]}"),
             TimeRemainingColumn(),
         )
-        refs: dict[Any, int] = {}
-        queued = 0
+        refs: dict[Any, list[int]] = {}
+        queued = 0  # packs
+        in_flight = 0  # trials in queued tasks
         with Progress(*columns, console=self.out, transient=False) as progress:
             bar = progress.add_task("trials", total=len(self.trials), state="")
             try:
-                while queued < len(self.trials) or refs:
-                    while queued < len(self.trials) and len(refs) < window:
-                        ref = self._queue(queued, task)
-                        if ref is None:
-                            progress.advance(bar)
-                        else:
-                            refs[ref] = queued
+                while queued < len(self.packs) or refs:
+                    while queued < len(self.packs) and len(refs) < window:
+                        pack = self.packs[queued]
+                        ref, members = self._queue(pack, task, pack_task)
+                        progress.advance(bar, len(pack) - len(members))  # the skipped ones
+                        if ref is not None:
+                            refs[ref] = members
+                            in_flight += len(members)
                         queued += 1
                     done, _ = ray.wait(list(refs), num_returns=1, timeout=self.poll_s) if refs else ([], [])
                     for ref in done:
-                        i = refs.pop(ref)
-                        res = self.results[i] = _collect(ref, self.specs[i], self.client)
-                        if res.history is not None:
-                            self.drawing.submit(self._draw, self.specs[i], res.history)
-                            res.history = None
-                        line = res.error if res.error else (res.headline or f"{res.steps} steps")
-                        progress.console.print(f"  [{i}] {res.status.value:<8} {self.labels[i]}  {line}")
-                        progress.advance(bar)
+                        members = refs.pop(ref)
+                        in_flight -= len(members)
+                        collected = _collect(ref, [self.specs[i] for i in members], self.client)
+                        for i, res in zip(members, collected, strict=True):
+                            self.results[i] = res
+                            if res.history is not None:
+                                self.drawing.submit(self._draw, self.specs[i], res.history)
+                                res.history = None
+                            line = res.error if res.error else (res.headline or f"{res.steps} steps")
+                            progress.console.print(f"  [{i}] {res.status.value:<8} {self.labels[i]}  {line}")
+                            progress.advance(bar)
                     failed = sum(r is not None and r.status is TrialStatus.failed for r in self.results)
-                    running = min(len(refs), slots)
-                    waiting = len(refs) - running + len(self.trials) - queued
+                    running_tasks = list(refs.values())[:slots]
+                    running = sum(len(m) for m in running_tasks)
+                    waiting = in_flight - running + sum(len(p) for p in self.packs[queued:])
                     progress.update(bar, state=f"running {running} · queued {waiting} · failed {failed}")
             except KeyboardInterrupt:
                 for ref in refs:
@@ -407,28 +437,69 @@ def _analyze(client: MlflowClient, parent_id: str, out) -> None:
     print_report(report)
 
 
-def _collect(ref, spec: TrialSpec, client: MlflowClient) -> TrialResult:
-    """The trial's result. A failed trial's run is ended FAILED here when its own sink could not end it.
-    A task whose worker or node died past its retries ends KILLED, so a rerun resumes it from its
-    checkpoint instead of starting it again."""
+def _collect(ref, specs: list[TrialSpec], client: MlflowClient) -> list[TrialResult]:
+    """The results of a task's trials (one, or a pack's). A failed trial's run is ended FAILED here when its
+    own sink could not end it. A task whose worker or node died past its retries ends its runs KILLED, so a
+    rerun resumes them from their checkpoints instead of starting them again."""
     import ray
 
     start = time.perf_counter()
     try:
-        result = ray.get(ref)
+        results = ray.get(ref)
     except Exception as exc:
         message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"[:500]
-        end_failed(client, spec.run_id, message, resumable=True)  # the worker died, not the trial's code
-        return TrialResult(
-            status=TrialStatus.failed,
-            steps=0,
-            metrics={},
-            error=message,
-            run_id=spec.run_id,
-            trial_key=spec.trial_key,
-            seconds=time.perf_counter() - start,
-            resumable=True,
+        out = []
+        for spec in specs:
+            end_failed(client, spec.run_id, message, resumable=True)  # the worker died, not the trial's code
+            out.append(
+                TrialResult(
+                    status=TrialStatus.failed,
+                    steps=0,
+                    metrics={},
+                    error=message,
+                    run_id=spec.run_id,
+                    trial_key=spec.trial_key,
+                    seconds=time.perf_counter() - start,
+                    resumable=True,
+                )
+            )
+        return out
+    results = results if isinstance(results, list) else [results]
+    for spec, result in zip(specs, results, strict=True):
+        if result.status is TrialStatus.failed:
+            end_failed(client, spec.run_id, result.error or "failed", resumable=result.resumable)
+    return results
+
+
+PACK_LIMIT = {"cpu": 64, "gpu": 256}
+"""The largest pack `pack.size=auto` makes on a CPU slot and on a GPU slot."""
+
+
+def plan_packs(trials: Expansion, size: Any, slots: int, *, gpu: bool, out) -> list[list[int]]:
+    """The sweep's trials in packs (`pipelines.expand.Expansion.packs`), printing one line for `auto` and
+    one for each family that asked to pack but cannot."""
+    from workers.families import family_checks
+
+    if size == 1 or len(trials) == 1:
+        return [[i] for i in range(len(trials))]
+    notes: dict[str, str] = {}
+
+    def packable(cfg: DictConfig) -> tuple[str, ...]:
+        name = cfg.model.family
+        checks = family_checks(name)
+        if not checks.packable:
+            notes[name] = checks.pack_note or "it has no population form"
+        return checks.packable_keys(cfg.data.get("kind"))
+
+    if size == "auto":
+        groups = trials.packs(len(trials), packable)
+        largest = max(len(g) for g in groups)
+        size = max(1, min(PACK_LIMIT["gpu" if gpu else "cpu"], math.ceil(largest / slots)))
+        out.print(
+            f"pack.size=auto: {size} (the largest packable group has {largest} trials, over {slots} "
+            f"{'GPU' if gpu else 'CPU'} slots; at most {PACK_LIMIT['gpu' if gpu else 'cpu']} per pack)"
         )
-    if result.status is TrialStatus.failed:
-        end_failed(client, spec.run_id, result.error or "failed", resumable=result.resumable)
-    return result
+    packs = trials.packs(int(size), packable)
+    for name, note in notes.items():
+        out.print(f"note: the {name} family cannot pack ({note}); its trials run one per task")
+    return packs

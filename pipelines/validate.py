@@ -52,6 +52,7 @@ RULES: list[Rule] = [
     Rule("resume", lambda v: isinstance(v, bool), "must be true or false"),
     Rule("seed", _int(lambda v: v < 2**63), "must be below 2**63", "the range torch's and numpy's generators take"),
     Rule("max_trials", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("pack.size", lambda v: v == "auto" or _int(lambda n: n >= 1)(v), "must be an integer >= 1 or auto"),
     Rule("cluster.num_cpus", lambda v: v is None or _int(lambda n: n >= 1)(v), "must be null or an integer >= 1"),
     Rule("cluster.num_gpus", lambda v: v is None or _int(lambda n: n >= 0)(v), "must be null or an integer >= 0"),
     Rule(
@@ -181,6 +182,9 @@ FAMILY_KEYS = ("model.family", "data.kind", "data.cache_dir", "data.alpha", "clu
 that agree on these need its checks only once."""
 
 
+_ABSENT = object()
+
+
 def validate_family(cfg: DictConfig) -> None:
     """The checks that need the family: its data kinds, its memory estimate, its sampler, the cache dir."""
     from workers.families import FAMILIES, family_checks
@@ -208,6 +212,12 @@ def validate_family(cfg: DictConfig) -> None:
                 f"{_largest_shape(cfg)}: the trial would need about {need / 2**30:,.1f} GiB, more than this "
                 f"machine's {have / 2**30:.1f} GiB; shrink it"
             )
+    missing = [key for key in checks.packable_keys(kind) if OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT]
+    if missing:
+        raise ConfigError(
+            f"model.family={name}: its packable keys name {', '.join(missing)}, which the config lacks; "
+            "declare only keys the trial's config has"
+        )
     if checks.needs_sampler and cfg.get("sampler") is None:
         raise ConfigError(f"sampler=null: the {name} family needs a sampler config; add sampler=langevin")
     _validate_cache_dir(cfg)

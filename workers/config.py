@@ -71,6 +71,17 @@ class ResourcesConfig:
     last checkpoint in the same run. Past them the run ends KILLED, so a rerun resumes it too."""
 
 
+@dataclass
+class PackConfig:
+    """How a sweep packs its trials: many small trials trained as one batched model in one Ray task, each
+    still its own MLflow child run (`workers.trial.run_pack`)."""
+
+    size: Any = 1
+    """Most trials per pack (an integer >= 1), or `auto`: as many as spread the sweep's packable trials
+    evenly over Ray's slots, at most 64 on a CPU and 256 on a GPU. 1: one trial per task. Only trials that
+    differ in their family's packable keys (values that change no tensor shape) share a pack."""
+
+
 # ------------------------------------------------------------------------------ analysis
 @dataclass
 class AnalysisConfig:
@@ -108,6 +119,7 @@ SCHEMAS: dict[str, dict[str, type]] = {
     "tracking": {"default": TrackingConfig},
     "cluster": {"default": ClusterConfig},
     "resources": {"default": ResourcesConfig},
+    "pack": {"default": PackConfig},
     "analysis": {"default": AnalysisConfig},
 }
 """`schema/<group>/<name>` entries of the run-level schemas."""

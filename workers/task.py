@@ -23,6 +23,20 @@ def ray_trial(spec: TrialSpec) -> TrialResult:
     return run_trial(spec, tags={"phasesweep.ray_node": node}, draw_curves=False)
 
 
+def ray_pack(specs: list[TrialSpec], label: str) -> list[TrialResult]:
+    """`workers.trial.run_pack` for a pack of trials in one task; each member's run is tagged with its pack."""
+    import ray
+
+    from workers.families.base import Device
+    from workers.trial import run_pack
+
+    if specs[0].train.device is Device.auto and not ray.get_gpu_ids():
+        for spec in specs:
+            spec.train.device = Device.cpu
+    node = ray.get_runtime_context().get_node_id()
+    return run_pack(specs, tags={"phasesweep.ray_node": node, "phasesweep.pack": label}, draw_curves=False)
+
+
 def warm_up() -> int:
     """Import what every trial needs (torch, MLflow) in this worker before its first trial, while the
     driver is still opening the sweep's runs; returns the worker's pid. (Not matplotlib: the driver draws

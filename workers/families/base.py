@@ -58,8 +58,14 @@ class FamilyChecks:
     """The config keys (dotted, e.g. `data.temperature`) in which trials may differ and still share a pack:
     keys that change no tensor shape. The family's `family.py` then names a `POPULATION` class
     (`Population`). Empty: the family cannot pack, and `pack_note` says why."""
+    packable_data: dict[str, tuple[str, ...]] | None = None
+    """More packable keys for one `data.kind` only, e.g. `{"ising": ("data.temperature",)}`."""
     pack_note: str = ""
     """Why the family cannot pack (shown once when a sweep asks for packs of it)."""
+
+    def packable_keys(self, kind: str | None) -> tuple[str, ...]:
+        """The packable keys of a trial on data of `kind`."""
+        return self.packable + (self.packable_data or {}).get(kind, ())
 
 
 class Family(Protocol):

@@ -6,8 +6,9 @@ A family package `workers/families/<name>/` holds two modules:
   Hydra's ConfigStore, and `CHECKS`, what the driver checks of its trials (`base.FamilyChecks`).
   Torch-free, so composing and checking a sweep stays fast.
 - `family.py`: its adapter to the one training loop, a class implementing `workers.families.base.Family`,
-  named by the module-level `FAMILY`, and, for a family that packs, `POPULATION`: the class that trains a
-  pack of its trials as one batched model (`workers.families.base.Population`).
+  named by the module-level `FAMILY`.
+- `population.py`, for a family that packs: `POPULATION`, the class that trains a pack of its trials as
+  one batched model (`workers.families.base.Population`).
 
 The registry finds them by looking at the folder and imports them by name when asked: nothing here
 imports a family statically, so the trial machinery depends on the contract in `base`, never on a family.
@@ -48,7 +49,12 @@ def load_family(name: str) -> type[Family]:
 
 
 def load_population(name: str) -> type[Population] | None:
-    """The population class a family's module names as `POPULATION` (its packs), or None."""
+    """The class that trains packs of a family: `POPULATION` of a registered family's `population.py`, or
+    of the module of a family given by import path; None if it has none."""
+    if name in FAMILIES:
+        if not (_HERE / name / "population.py").is_file():
+            return None
+        return importlib.import_module(f"workers.families.{name}.population").POPULATION
     module, _, _ = family_path(name).partition(":")
     return getattr(importlib.import_module(module), "POPULATION", None)
 
@@ -65,6 +71,8 @@ def family_checks(name: str) -> FamilyChecks:
         data_kinds=getattr(family, "data_kinds", None),
         needs_sampler=getattr(family, "needs_sampler", False),
         memory_bytes=getattr(family, "memory_bytes", None),
+        packable=tuple(getattr(family, "packable", ())),
+        pack_note=getattr(family, "pack_note", ""),
     )
 
 

@@ -85,5 +85,9 @@ SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
-CHECKS = FamilyChecks(data_kinds=frozenset({"ring", "moons", "digits"}), needs_sampler=True)
+CHECKS = FamilyChecks(
+    data_kinds=frozenset({"ring", "moons", "digits"}),
+    needs_sampler=True,
+    pack_note="its replay buffers and Langevin chains are not batched over trials yet",
+)
 """What the driver checks of a ebm trial before it runs."""

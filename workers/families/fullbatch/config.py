@@ -83,5 +83,9 @@ def memory_bytes(model, data, train) -> int:
     return 8 * (6 * params + 4 * data.n_train * model.width * model.depth)
 
 
-CHECKS = FamilyChecks(data_kinds=frozenset({"teacher", "digits_onehot"}), memory_bytes=memory_bytes)
+CHECKS = FamilyChecks(
+    data_kinds=frozenset({"teacher", "digits_onehot"}),
+    memory_bytes=memory_bytes,
+    pack_note="its sharpness and NTK power iterations run per model, not batched over trials yet",
+)
 """What the driver checks of a fullbatch trial before it runs."""

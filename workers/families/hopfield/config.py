@@ -58,5 +58,9 @@ def memory_bytes(model, data, train) -> int:
     return 4 * train.networks * (N * N + max(1, round(data.alpha * N)) * N)
 
 
-CHECKS = FamilyChecks(data_kinds=frozenset({"patterns"}), memory_bytes=memory_bytes)
+CHECKS = FamilyChecks(
+    data_kinds=frozenset({"patterns"}),
+    memory_bytes=memory_bytes,
+    pack_note="its networks are not batched over trials yet",
+)
 """What the driver checks of a hopfield trial before it runs."""

@@ -45,5 +45,9 @@ def memory_bytes(model, data, train) -> int:
     return train.chains * train.steps * sites + 16 * train.chains * sites
 
 
-CHECKS = FamilyChecks(data_kinds=frozenset({"ising"}), memory_bytes=memory_bytes)
+CHECKS = FamilyChecks(
+    data_kinds=frozenset({"ising"}),
+    memory_bytes=memory_bytes,
+    pack_note="its chains are not batched over trials yet",
+)
 """What the driver checks of a ising_mc trial before it runs."""

@@ -57,5 +57,9 @@ def memory_bytes(model, data, train) -> int:
     return 8 * model.width * (data.dim + 2 * (data.n_train + data.n_test))
 
 
-CHECKS = FamilyChecks(data_kinds=frozenset({"teacher"}), memory_bytes=memory_bytes)
+CHECKS = FamilyChecks(
+    data_kinds=frozenset({"teacher"}),
+    memory_bytes=memory_bytes,
+    pack_note="a least-squares fit is one LAPACK call per trial; there is no loop to batch",
+)
 """What the driver checks of a random_features trial before it runs."""

@@ -89,5 +89,10 @@ def memory_bytes(model, data, train) -> int:
     return 4 * floats
 
 
-CHECKS = FamilyChecks(data_kinds=frozenset({"ising", "clustered"}), memory_bytes=memory_bytes)
+CHECKS = FamilyChecks(
+    data_kinds=frozenset({"ising", "clustered"}),
+    memory_bytes=memory_bytes,
+    packable=("seed", "train.lr", "train.weight_decay", "train.momentum", "model.init_std"),
+    packable_data={"ising": ("data.temperature",)},
+)
 """What the driver checks of a rbm trial before it runs."""

@@ -46,6 +46,47 @@ def make_schedule(optimizer, train):
     return None
 
 
+def load_spins(data, seed: int) -> torch.Tensor:
+    """The trial's Ising training configurations (from the shared cache when `data.cache_dir` is set)."""
+    kwargs = dict(algorithm=data.algorithm, burn_in=data.burn_in, seed=seed)
+    if data.cache_dir:
+        return ising.cached_sample(data.cache_dir, data.L, data.temperature, data.n_samples, **kwargs)
+    return ising.sample(data.L, data.temperature, data.n_samples, **kwargs)
+
+
+def spin_observables(v: torch.Tensor, L: int | None, T: float | None, who: str) -> dict[str, float]:
+    """Ising observables with errors of visible configurations v (only for Ising data: L set)."""
+    out: dict[str, float] = {}
+    if L is not None:
+        spins = visible_to_spins(v, L)
+        est = ising.observables(spins.cpu(), T, chains=len(spins))
+        for name in SPIN_OBSERVABLES:
+            e = getattr(est, name)
+            out[f"obs/{who}_{name}"], out[f"obs/{who}_{name}_err"] = e.value, e.stderr
+    return out
+
+
+def mode_observables(v: torch.Tensor, who: str, U: torch.Tensor) -> dict[str, float]:
+    """⟨|m_k|⟩ and χ_k along the top singular directions U (n_v, k) of W."""
+    proj = rbm_cascade.mode_projections(v, U)
+    m = rbm_cascade.mode_order_parameters(proj)
+    chi = rbm_cascade.mode_susceptibilities(proj, U.shape[0])
+    out: dict[str, float] = {}
+    for i in range(U.shape[1]):
+        out[f"obs/{who}_m_{i + 1}"], out[f"obs/{who}_chi_{i + 1}"] = float(m[i]), float(chi[i])
+    return out
+
+
+def errors(out: dict[str, float]) -> dict[str, float]:
+    """|model − data| of the energy and the specific heat, where both are measured."""
+    if "obs/model_energy" not in out:
+        return {}
+    return {
+        "obs/energy_error": abs(out["obs/model_energy"] - out["obs/data_energy"]),
+        "obs/specific_heat_error": abs(out["obs/model_specific_heat"] - out["obs/data_specific_heat"]),
+    }
+
+
 class RBMFamily:
     headline_metric = "obs/energy_error"
 
@@ -56,7 +97,7 @@ class RBMFamily:
         self.generator = torch.Generator(device=device).manual_seed(spec.seed)
         if data.kind == "ising":
             self.L, self.T = data.L, data.temperature
-            self.data = spins_to_visible(self._load_spins(data, spec.seed)).to(device)
+            self.data = spins_to_visible(load_spins(data, spec.seed)).to(device)
         elif data.kind == "clustered":
             self.L, self.T = None, None
             self.data, _ = rbm_cascade.clustered_data(
@@ -78,13 +119,6 @@ class RBMFamily:
         self.chains = torch.bernoulli(torch.full((chains, n_visible), 0.5, device=device), generator=self.generator)
         # The data's Ising observables never change: measured once, logged at every observe.
         self.data_spin_obs = self._spin_observables(self.data, "data")
-
-    @staticmethod
-    def _load_spins(data, seed: int) -> torch.Tensor:
-        kwargs = dict(algorithm=data.algorithm, burn_in=data.burn_in, seed=seed)
-        if data.cache_dir:
-            return ising.cached_sample(data.cache_dir, data.L, data.temperature, data.n_samples, **kwargs)
-        return ising.sample(data.L, data.temperature, data.n_samples, **kwargs)
 
     def step(self, step: int) -> dict[str, float]:
         idx = torch.randint(0, len(self.data), (self.cfg.batch_size,), generator=self.generator, device=self.device)
@@ -141,36 +175,16 @@ class RBMFamily:
         return v, tau
 
     def _spin_observables(self, v: torch.Tensor, who: str) -> dict[str, float]:
-        """Ising observables with errors (only for Ising data)."""
-        out: dict[str, float] = {}
-        if self.L is not None:
-            spins = visible_to_spins(v, self.L)
-            est = ising.observables(spins.cpu(), self.T, chains=len(spins))
-            for name in SPIN_OBSERVABLES:
-                e = getattr(est, name)
-                out[f"obs/{who}_{name}"], out[f"obs/{who}_{name}_err"] = e.value, e.stderr
-        return out
-
-    def _mode_observables(self, v: torch.Tensor, who: str, U: torch.Tensor) -> dict[str, float]:
-        """⟨|m_k|⟩ and χ_k along the top singular directions U of W."""
-        proj = rbm_cascade.mode_projections(v, U)
-        m = rbm_cascade.mode_order_parameters(proj)
-        chi = rbm_cascade.mode_susceptibilities(proj, self.rbm.n_visible)
-        out: dict[str, float] = {}
-        for i in range(U.shape[1]):
-            out[f"obs/{who}_m_{i + 1}"], out[f"obs/{who}_chi_{i + 1}"] = float(m[i]), float(chi[i])
-        return out
+        return spin_observables(v, self.L, self.T, who)
 
     def observe(self, step: int) -> dict[str, float]:
         U, sigmas, _ = rbm_cascade.top_singular_directions(self.rbm.W.detach(), min(self.cfg.modes, *self.rbm.W.shape))
         samples, tau = self.model_samples(U[:, :1])
         out = self._spin_observables(samples, "model") | self.data_spin_obs
-        out |= self._mode_observables(samples, "model", U) | self._mode_observables(self.data, "data", U)
+        out |= mode_observables(samples, "model", U) | mode_observables(self.data, "data", U)
         out |= {f"obs/sigma_{i + 1}": float(s) for i, s in enumerate(sigmas)}
         out["chain/tau_m1"] = tau
-        if self.L is not None:
-            out["obs/energy_error"] = abs(out["obs/model_energy"] - out["obs/data_energy"])
-            out["obs/specific_heat_error"] = abs(out["obs/model_specific_heat"] - out["obs/data_specific_heat"])
+        out |= errors(out)
         if self.cfg.loglik_every and step % self.cfg.loglik_every == 0:
             out |= self.log_likelihood()
         return out
@@ -209,39 +223,54 @@ class RBMFamily:
 
     def figures(self, history) -> dict[str, Any]:
         """Ising: eight training configurations beside eight RBM samples. Clustered: σ_k and χ_k."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         if self.L is None:
-            fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
-            for key in sorted(history):
-                steps, values = zip(*sorted(history[key]), strict=True)
-                if key.startswith("obs/sigma_"):
-                    a.plot(steps, values, label=key.split("/")[-1])
-                elif key.startswith("obs/model_chi_"):
-                    b.plot(steps, values, label=key.split("/")[-1])
-            a.axhline(rbm_cascade.condensation_threshold(), color="k", ls="--", lw=0.8, label="σ_c = 4")
-            a.set_xlabel("step")
-            b.set_xlabel("step")
-            a.legend(fontsize="small")
-            b.legend(fontsize="small")
-            fig.suptitle("training cascade: singular values of W and mode susceptibilities")
-            fig.tight_layout()
-            return {"cascade.png": fig}
-        model = visible_to_spins(self.model_samples()[0][:8], self.L).cpu()
-        data = visible_to_spins(self.data[:8], self.L).cpu()
-        fig, axes = plt.subplots(2, 8, figsize=(10, 3))
-        for j in range(8):
-            for i, row in enumerate((data, model)):
-                axes[i, j].imshow(row[j], cmap="gray", vmin=-1, vmax=1)
-                axes[i, j].set_xticks([])
-                axes[i, j].set_yticks([])
-        axes[0, 0].set_ylabel("MC data")
-        axes[1, 0].set_ylabel("RBM")
-        fig.suptitle(f"L={self.L}, T={self.T:g}")
-        return {"samples.png": fig}
+            return {"cascade.png": cascade_figure(history)}
+        return {"samples.png": samples_figure(self.data[:8], self.model_samples()[0][:8], self.L, self.T)}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def cascade_figure(history):
+    """σ_k of W and the modes' susceptibilities χ_k along training."""
+    plt = _pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for key in sorted(history):
+        steps, values = zip(*sorted(history[key]), strict=True)
+        if key.startswith("obs/sigma_"):
+            a.plot(steps, values, label=key.split("/")[-1])
+        elif key.startswith("obs/model_chi_"):
+            b.plot(steps, values, label=key.split("/")[-1])
+    a.axhline(rbm_cascade.condensation_threshold(), color="k", ls="--", lw=0.8, label="σ_c = 4")
+    a.set_xlabel("step")
+    b.set_xlabel("step")
+    a.legend(fontsize="small")
+    b.legend(fontsize="small")
+    fig.suptitle("training cascade: singular values of W and mode susceptibilities")
+    fig.tight_layout()
+    return fig
+
+
+def samples_figure(data: torch.Tensor, model: torch.Tensor, L: int, T: float):
+    """Eight training configurations (top) above eight RBM samples (bottom)."""
+    plt = _pyplot()
+    data, model = visible_to_spins(data, L).cpu(), visible_to_spins(model, L).cpu()
+    fig, axes = plt.subplots(2, 8, figsize=(10, 3))
+    for j in range(8):
+        for i, row in enumerate((data, model)):
+            axes[i, j].imshow(row[j], cmap="gray", vmin=-1, vmax=1)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+    axes[0, 0].set_ylabel("MC data")
+    axes[1, 0].set_ylabel("RBM")
+    fig.suptitle(f"L={L}, T={T:g}")
+    return fig
 
 
 FAMILY = RBMFamily

@@ -82,5 +82,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
-CHECKS = FamilyChecks(data_kinds=frozenset({"digits", "regression"}))
+CHECKS = FamilyChecks(
+    data_kinds=frozenset({"digits", "regression"}),
+    pack_note="its networks are not batched over trials yet (torch.func is the way)",
+)
 """What the driver checks of a sgld trial before it runs."""
