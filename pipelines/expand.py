@@ -177,13 +177,17 @@ class Expansion(Sequence[list[str]]):
     def _family_values(group: Group, values: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple(v for k, v in zip(group.keys, values, strict=True) if k in FAMILY_KEYS)
 
-    def packs(self, size: int, packable: Callable[[DictConfig], tuple[str, ...]]) -> list[list[int]]:
-        """The trials in packs of at most `size`, in job order of each pack's first trial. Trials share a
-        pack when they share a structure and agree on every key outside `packable(config)` (the family's
-        packable keys); `validate()` must have run."""
+    def packs(
+        self, size: int, packable: Callable[[DictConfig], tuple[str, ...]], skip: set[int] = frozenset()
+    ) -> list[list[int]]:
+        """The trials (but those in `skip`) in packs of at most `size`, in job order of each pack's first
+        trial. Trials share a pack when they share a structure and agree on every key outside
+        `packable(config)` (the family's packable keys); `validate()` must have run."""
         by_signature: dict[tuple, list[int]] = {}
         keys_of: dict[tuple, frozenset[str]] = {}
         for i, (group, values) in enumerate(self._trials):
+            if i in skip:
+                continue
             cfg = self.config(i)
             kind = (id(group), OmegaConf.select(cfg, "model.family"), OmegaConf.select(cfg, "data.kind"))
             if kind not in keys_of:

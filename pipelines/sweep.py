@@ -232,7 +232,6 @@ class _Driver:
         # these: a trial queued behind a warm-up simply starts in a worker that has its imports
         warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
         self.warming = [warm.remote() for _ in range(min(slots, len(self.trials)))]
-        self.packs = plan_packs(self.trials, self.pack_size, slots, gpu=first.resources.gpus > 0, out=self.out)
         if resume:
             _wait_for_orphans(self.client, self.experiment_id, sweep_name, lease_s, self.out)
         parent = self.parent = open_parent(
@@ -246,6 +245,13 @@ class _Driver:
             tags=tags,
         )
         beating = tracking.heartbeat(self.uri, parent.run_id, lease_s / 4)  # this driver owns the sweep
+        done = set()
+        if parent.reused and self.pack_size != 1:  # finished members are skipped, the rest packed anew
+            finished = {k for k, runs in parent.existing.items() if any(r.info.status == "FINISHED" for r in runs)}
+            done = {i for i in range(len(self.trials)) if self.trials.spec(i).trial_key in finished}
+        self.packs = plan_packs(
+            self.trials, self.pack_size, slots, gpu=first.resources.gpus > 0, out=self.out, done=done
+        )
         try:
             held = parent.held()
             continued = f" (continued: {held['finished']} finished, {held['interrupted']} to resume)"
@@ -475,12 +481,15 @@ PACK_LIMIT = {"cpu": 64, "gpu": 256}
 """The largest pack `pack.size=auto` makes on a CPU slot and on a GPU slot."""
 
 
-def plan_packs(trials: Expansion, size: Any, slots: int, *, gpu: bool, out) -> list[list[int]]:
+def plan_packs(
+    trials: Expansion, size: Any, slots: int, *, gpu: bool, out, done: set[int] = frozenset()
+) -> list[list[int]]:
     """The sweep's trials in packs (`pipelines.expand.Expansion.packs`), printing one line for `auto` and
-    one for each family that asked to pack but cannot."""
+    one for each family that asked to pack but cannot. Trials in `done` (finished in an earlier run of the
+    sweep) stay out of the packs, one each, to be skipped."""
     from workers.families import family_checks
 
-    if size == 1 or len(trials) == 1:
+    if size == 1 or len(trials) - len(done) <= 1:
         return [[i] for i in range(len(trials))]
     notes: dict[str, str] = {}
 
@@ -492,14 +501,14 @@ def plan_packs(trials: Expansion, size: Any, slots: int, *, gpu: bool, out) -> l
         return checks.packable_keys(cfg.data.get("kind"))
 
     if size == "auto":
-        groups = trials.packs(len(trials), packable)
+        groups = trials.packs(len(trials), packable, skip=done)
         largest = max(len(g) for g in groups)
         size = max(1, min(PACK_LIMIT["gpu" if gpu else "cpu"], math.ceil(largest / slots)))
         out.print(
             f"pack.size=auto: {size} (the largest packable group has {largest} trials, over {slots} "
             f"{'GPU' if gpu else 'CPU'} slots; at most {PACK_LIMIT['gpu' if gpu else 'cpu']} per pack)"
         )
-    packs = trials.packs(int(size), packable)
+    packs = sorted(trials.packs(int(size), packable, skip=done) + [[i] for i in done])
     for name, note in notes.items():
         out.print(f"note: the {name} family cannot pack ({note}); its trials run one per task")
     return packs

@@ -88,6 +88,8 @@ class RBMPopulation:
         }
         per = lambda f: torch.tensor([float(f(s)) for s in specs], device=device)  # noqa: E731
         self.lr = per(lambda s: s.train.lr)
+        self.lr_exact = torch.tensor([float(s.train.lr) for s in specs], dtype=torch.float64)
+        """The learning rates as configured, for `train/lr` (the float32 `lr` computes)."""
         self.weight_decay = per(lambda s: s.train.weight_decay)
         self.momentum = per(lambda s: s.train.momentum)
         self.buffers: dict[str, dict[str, torch.Tensor]] = {}
@@ -149,7 +151,7 @@ class RBMPopulation:
             W, b, c = (self.params[k][m] for k in PARAMS)  # the reconstruction is the updated model's
             recon = torch.sigmoid(torch.sigmoid(batch @ W + c.unsqueeze(-2)) @ W.transpose(-1, -2) + b.unsqueeze(-2))
             recon_error = (batch - recon).pow(2).mean((-1, -2))
-            next_lr = self._lr_at(t + 1, self.lr[m]) if cfg.lr_schedule is not LRSchedule.constant else lr
+            next_lr = self._lr_at((t + 1).cpu(), self.lr_exact[m.cpu()])
         return [
             {"train/free_energy_gap": float(g), "train/recon_error": float(r), "train/lr": float(e)}
             for g, r, e in zip(gap.detach(), recon_error, next_lr, strict=True)
