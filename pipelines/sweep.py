@@ -290,7 +290,7 @@ class _Driver:
         if len(running) == 1:
             return task.options(**options).remote(lead), running
         self.n_packs += 1
-        label = f"pack {self.n_packs} of {len(running)}: trials {', '.join(str(i) for i in running)}"
+        label = f"pack {self.n_packs} ({len(running)} members: trials {', '.join(str(i) for i in running)})"
         return pack_task.options(**options).remote([self.specs[i] for i in running], label), running
 
     def _stream(self, slots: int) -> bool:
