@@ -38,6 +38,18 @@ class RBM(nn.Module):
         self.visible_bias = nn.Parameter(torch.zeros(n_visible))
         self.hidden_bias = nn.Parameter(torch.zeros(n_hidden))
 
+    @classmethod
+    def of(cls, W: torch.Tensor, visible_bias: torch.Tensor, hidden_bias: torch.Tensor) -> RBM:
+        """An RBM over the given tensors, uncopied (for a batch of models: W (..., n_v, n_h)); gradients
+        flow to them, so a caller that owns the parameters (a population of RBMs) computes with the same
+        energies and conditionals as everyone else."""
+        rbm = cls.__new__(cls)
+        nn.Module.__init__(rbm)
+        object.__setattr__(rbm, "W", W)
+        object.__setattr__(rbm, "visible_bias", visible_bias)
+        object.__setattr__(rbm, "hidden_bias", hidden_bias)
+        return rbm
+
     @property
     def n_visible(self) -> int:
         return self.W.shape[-2]

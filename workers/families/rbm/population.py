@@ -22,9 +22,9 @@ import math
 from typing import Any
 
 import torch
-from torch.nn.functional import softplus
 
 from models import ising
+from models.mcmc import gibbs
 from models.rbm import RBM, spins_to_visible
 from models.rbm import cascade as rbm_cascade
 from workers.families.base import OptimizerName
@@ -42,11 +42,6 @@ from workers.families.rbm.family import (
 
 PARAMS = ("W", "visible_bias", "hidden_bias")
 """The RBM's parameters, in `RBM.parameters()` order (the optimiser state's indices)."""
-
-
-def _free_energy(W, b, c, v):
-    """F(v) = −v·b − Σ_j softplus(c_j + (vW)_j) for members (P, B, n_v) → (P, B)."""
-    return -(v * b.unsqueeze(-2)).sum(-1) - softplus(v @ W + c.unsqueeze(-2)).sum(-1)
 
 
 class RBMPopulation:
@@ -102,22 +97,6 @@ class RBMPopulation:
         )
         self.data_spin_obs = [spin_observables(self.data[i], self.L, self.T[i], "data") for i in range(self.size)]
 
-    # ------------------------------------------------------------------------------ sampling
-    def _bernoulli(self, p: torch.Tensor, members: list[int]) -> torch.Tensor:
-        """Bernoulli draws for each member's slice p[j] from that member's generator."""
-        noise = torch.empty_like(p)
-        for j, i in enumerate(members):
-            torch.rand(p.shape[1:], generator=self.gens[i], device=p.device, out=noise[j])
-        return noise.lt_(p)  # in place: 1.0 where u < p
-
-    def _gibbs(self, W, b, c, v, members, steps: int, on_step=None) -> torch.Tensor:
-        for _ in range(steps):
-            h = self._bernoulli(torch.sigmoid(v @ W + c.unsqueeze(-2)), members)
-            v = self._bernoulli(torch.sigmoid(h @ W.transpose(-1, -2) + b.unsqueeze(-2)), members)
-            if on_step is not None:
-                on_step(v)
-        return v
-
     # -------------------------------------------------------------------------------- update
     def _lr_at(self, t: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
         """The learning rate after t updates, in closed form."""
@@ -136,13 +115,12 @@ class RBMPopulation:
         ).to(self.device)
         batch = torch.gather(self.data[m], 1, rows.unsqueeze(-1).expand(-1, -1, self.data.shape[-1]))
         theta = {k: v[m].clone().requires_grad_(True) for k, v in self.params.items()}
-        W, b, c = (theta[k] for k in PARAMS)
+        rbm = RBM.of(*(theta[k] for k in PARAMS))
         start = self.chains[m] if cfg.rule is LearningRule.pcd else batch
-        with torch.no_grad():
-            negative = self._gibbs(W, b, c, start, members, cfg.k)
+        negative, _ = gibbs(rbm, start, steps=cfg.k, generator=[self.gens[i] for i in members])
         if cfg.rule is LearningRule.pcd:
             self.chains[m] = negative
-        gap = _free_energy(W, b, c, batch).mean(-1) - _free_energy(W, b, c, negative).mean(-1)
+        gap = rbm.free_energy(batch).mean(-1) - rbm.free_energy(negative).mean(-1)
         gap.sum().backward()  # members are independent: each one's gradient is its own gap's
         t = self.updates[m]
         lr = self._lr_at(t, self.lr[m])
@@ -150,8 +128,8 @@ class RBMPopulation:
             for key, value in theta.items():
                 self.params[key][m] = self._update(key, m, value, value.grad, lr, t)
             self.updates[m] += 1
-            W, b, c = (self.params[k][m] for k in PARAMS)  # the reconstruction is the updated model's
-            recon = torch.sigmoid(torch.sigmoid(batch @ W + c.unsqueeze(-2)) @ W.transpose(-1, -2) + b.unsqueeze(-2))
+            updated = RBM.of(*(self.params[k][m] for k in PARAMS))  # the reconstruction is the updated model's
+            recon = updated.visible_probs(updated.hidden_probs(batch))
             recon_error = (batch - recon).pow(2).mean((-1, -2))
             next_lr = self._lr_at((t + 1).cpu(), self.lr_exact[m.cpu()])
         return [
@@ -195,7 +173,7 @@ class RBMPopulation:
         samples, traces = [], []
         for lo in range(0, len(members), width):
             chunk, idx = members[lo : lo + width], m[lo : lo + width]
-            W, b, c = (self.params[k][idx] for k in PARAMS)
+            rbm = RBM.of(*(self.params[k][idx] for k in PARAMS))
             if cfg.rule is LearningRule.pcd:
                 v = self.chains[idx].clone()
             else:
@@ -208,7 +186,7 @@ class RBMPopulation:
             if directions is not None:
                 u = directions[lo : lo + width].unsqueeze(-1)
                 record = lambda s, u=u, trace=trace: trace.append((s @ u)[..., 0])  # noqa: E731
-            v = self._gibbs(W, b, c, v, chunk, cfg.sample_steps, on_step=record)
+            v, _ = gibbs(rbm, v, steps=cfg.sample_steps, generator=[self.gens[i] for i in chunk], on_step=record)
             samples.append(self.chains[idx] if cfg.rule is LearningRule.pcd else v)
             traces.append(torch.stack(trace, -1).cpu().numpy() if len(trace) > 8 else None)
         series = None if traces[0] is None else [row for t in traces for row in t]
