@@ -80,6 +80,7 @@ RULES: list[Rule] = [
     Rule("train.k", _int(lambda v: v >= 1), "must be an integer >= 1", "Gibbs steps per update"),
     Rule("train.sample_chains", _int(lambda v: v >= 1), "must be an integer >= 1"),
     Rule("train.sample_steps", _int(lambda v: v >= 1), "must be an integer >= 1"),
+    Rule("train.sample_warm_steps", _int(lambda v: v >= 0), "must be an integer >= 0 (0: fresh chains)"),
     Rule("train.checkpoint_every", _int(lambda v: v >= 0), "must be an integer >= 0", "0 keeps only the final one"),
     Rule("train.temperature", _num(lambda v: v >= 0), "must be >= 0", "posterior temperature; 0 is noiseless descent"),
     Rule("train.chains", _int(lambda v: v >= 1), "must be an integer >= 1"),

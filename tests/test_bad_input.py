@@ -110,6 +110,7 @@ CASES: dict[str, tuple[list[str], list[str], str]] = {
     "a billion hidden units": (RBM, ["model.width=1000000000"], "GiB"),
     "a 10^6 x 10^6 lattice": (RBM, ["data.L=1000000"], "data.L"),
     "a billion sampling chains": (RBM, ["train.sample_chains=1000000000"], "train.sample_chains"),
+    "negative warm-start steps": (RBM, ["train.sample_warm_steps=-1"], "train.sample_warm_steps"),
 }
 
 

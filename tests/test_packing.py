@@ -61,10 +61,12 @@ VARIANTS = [
     dict(rule=LearningRule.pcd),
     dict(optimizer=OptimizerName.adam),
     dict(lr_schedule=LRSchedule.cosine, weight_decay=1e-3),
+    dict(sample_steps=40, sample_warm_steps=5),
 ]
+IDS = ["cd-sgd", "pcd", "adam", "cosine-wd", "warm-chains"]
 
 
-@pytest.mark.parametrize("train", VARIANTS, ids=["cd-sgd", "pcd", "adam", "cosine-wd"])
+@pytest.mark.parametrize("train", VARIANTS, ids=IDS)
 def test_a_member_computes_the_same_with_3_or_with_15_others(tmp_path, train):
     """Every random number a member draws comes from its own generator: its pack's other members change
     nothing it computes, bit for bit."""
@@ -76,7 +78,7 @@ def test_a_member_computes_the_same_with_3_or_with_15_others(tmp_path, train):
     assert len(small.history["obs/model_energy"]) == 4
 
 
-@pytest.mark.parametrize("train", VARIANTS, ids=["cd-sgd", "pcd", "adam", "cosine-wd"])
+@pytest.mark.parametrize("train", VARIANTS, ids=IDS)
 def test_a_member_matches_its_unpacked_twin_to_rounding(tmp_path, train):
     """The same draws in the same order as `RBMFamily`: only batched against single matrix products differ."""
     torch.manual_seed(0)
@@ -87,9 +89,11 @@ def test_a_member_matches_its_unpacked_twin_to_rounding(tmp_path, train):
         assert packed["train/lr"] == pytest.approx(alone["train/lr"], rel=1e-6)
         assert packed["train/recon_error"] == pytest.approx(alone["train/recon_error"], rel=1e-4)
     assert torch.allclose(twin.rbm.W, pop.params["W"][1], atol=1e-5)
-    a, b = twin.observe(30), pop.observe(30, [1])[0]
-    assert set(a) == set(b)
-    assert b["obs/model_energy"] == pytest.approx(a["obs/model_energy"], abs=1e-6)
+    for _ in range(2):  # the second observe continues warm-started chains where they are configured
+        a, b = twin.observe(30), pop.observe(30, [1])[0]
+        assert set(a) == set(b)
+        assert b["obs/model_energy"] == pytest.approx(a["obs/model_energy"], abs=1e-6)
+        assert b.get("chain/steps") == a.get("chain/steps")
 
 
 def test_a_diverging_member_is_frozen_and_the_others_go_on_unchanged(tmp_path):
@@ -120,6 +124,20 @@ def test_member_states_cross_between_a_pack_and_a_lone_trial(tmp_path):
         assert one["train/recon_error"] == pytest.approx(two["train/recon_error"], rel=1e-4)
         assert three == two
     assert torch.allclose(alone.rbm.W, pop.params["W"][1], atol=1e-5)
+
+
+def test_warm_measurement_chains_cross_with_the_checkpoint(tmp_path):
+    """A resumed member continues the measurement chains it had, packed or alone."""
+    warm = dict(sample_steps=20, sample_warm_steps=5)
+    pop = RBMPopulation([spec(tmp_path, 0, **warm), spec(tmp_path, 1, **warm)], torch.device("cpu"))
+    pop.observe(0, [0, 1])
+    alone = RBMFamily(spec(tmp_path, 1, **warm), torch.device("cpu"))
+    alone.load_state_dict(pop.member_state(1))
+    assert torch.equal(alone.measure, pop.measure[1])
+    again = RBMPopulation([spec(tmp_path, 1, **warm)], torch.device("cpu"))
+    again.load_member_state(0, alone.state_dict())
+    assert again.observe(0, [0])[0] == pop.observe(0, [1])[0]
+    assert alone.observe(0)["chain/steps"] == pop.observe(0, [1])[0]["chain/steps"] <= 20
 
 
 def test_members_resumed_at_different_steps_each_take_part_from_their_own(tmp_path):

@@ -60,6 +60,12 @@ class RBMTrainConfig(TrainConfig):
     sample_steps: int = 200
     """Gibbs steps of those chains, started from uniform noise (CD). Under PCD the observables
     are measured on the persistent chains instead."""
+    sample_warm_steps: int = 0
+    """CD: 0 draws fresh chains at every observe. N > 0 keeps the measurement chains: each observe
+    after the first continues the previous one's chains N Gibbs steps at a time, until one block of N
+    passes a drift check (`models.mcmc.gibbs_until_stationary`), and at most `sample_steps` in all
+    (so N ≥ `sample_steps` means one block of `sample_steps`). `chain/steps` and `chain/drift_z` log
+    what each observe used. Unused under PCD, whose chains persist anyway."""
     lr_schedule: LRSchedule = LRSchedule.constant
     lr_decay: float = 0.999
     """Per-step factor of the exponential schedule."""

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from models import ising
-from models.mcmc import gibbs
+from models.mcmc import gibbs, gibbs_until_stationary
 from models.rbm import RBM, spins_to_visible, visible_to_spins
 from models.rbm import cascade as rbm_cascade
 from models.rbm import likelihood as rbm_likelihood
@@ -87,6 +87,63 @@ def errors(out: dict[str, float]) -> dict[str, float]:
     }
 
 
+@torch.no_grad()
+def sample_model(
+    rbm: RBM,
+    cfg: RBMTrainConfig,
+    generators: list[torch.Generator],
+    *,
+    persistent: torch.Tensor | None = None,
+    warm: torch.Tensor | None = None,
+    directions: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor | None], list[dict[str, float]]]:
+    """An observation's model configurations of P RBMs (W (P, n_v, n_h); P = 1 for a lone trial).
+
+    - PCD (`persistent` given, (P, chains, n_v)): the persistent chains themselves; a copy is advanced
+      `sample_steps` more steps only to time v·u₁.
+    - CD, `warm` given (the previous observe's chains) and `sample_warm_steps` > 0: those chains,
+      continued until a block passes the drift check (`models.mcmc.gibbs_until_stationary`).
+    - CD otherwise: `sample_chains` fresh chains from uniform noise after `sample_steps` Gibbs steps.
+
+    Model j draws only from `generators[j]`. Returns the configurations (P, chains, n_v), per model the
+    (chains, steps) trace of v·u₁ along its chains given `directions` (P, n_v) (else None), and per model
+    the chain diagnostics to log (`chain/steps`, `chain/drift_z`; none for fresh chains without warm
+    starts configured).
+    """
+    P, n_v = len(generators), rbm.n_visible
+    if warm is not None and cfg.sample_warm_steps and cfg.rule is LearningRule.cd:
+        block = min(cfg.sample_warm_steps, cfg.sample_steps)
+        v, steps, z, traces = gibbs_until_stationary(
+            rbm, warm, block=block, max_steps=cfg.sample_steps, generator=generators, direction=directions
+        )
+        return v, traces, [{"chain/steps": float(n), "chain/drift_z": float(q)} for n, q in zip(steps, z, strict=True)]
+    if persistent is not None:
+        v = persistent.clone()
+    else:
+        shape = (cfg.sample_chains, n_v)
+        v = torch.stack([torch.bernoulli(torch.full(shape, 0.5, device=rbm.W.device), generator=g) for g in generators])
+    trace: list[torch.Tensor] = []
+    record = None
+    if directions is not None:
+        u = directions.unsqueeze(-1).to(v.dtype)
+        # v·u₁ along the chains: m₁ = (2v − 1)·u₁/√N is an affine map of it, and τ_int is invariant
+        # under affine maps, so the per-step trace skips `mode_projections`' checks and conversions
+        record = lambda s: trace.append((s @ u)[..., 0])  # noqa: E731
+    v, _ = gibbs(rbm, v, steps=cfg.sample_steps, generator=generators, on_step=record)
+    traces = [torch.stack([t[j] for t in trace], -1) if trace else None for j in range(P)]
+    info = {"chain/steps": float(cfg.sample_steps)} if cfg.sample_warm_steps and persistent is None else {}
+    return (persistent if persistent is not None else v), traces, [dict(info) for _ in range(P)]
+
+
+def tau_m1(trace: torch.Tensor | None) -> float:
+    """τ_int of v·u₁ along the chains (0 when the trace is too short to tell). A diagnostic of mixing, not
+    an error bar: a warning only when the trace is shorter than Sokal's window c·τ (c = 5) itself, not at
+    the 50 τ that an error bar from the series would want (a warm observe's trace is one block long)."""
+    if trace is None or trace.shape[-1] <= 8:
+        return 0.0
+    return float(ising.integrated_autocorr_time(trace.cpu().numpy(), tol=5.0))
+
+
 class RBMFamily:
     headline_metric = "obs/energy_error"
 
@@ -117,6 +174,8 @@ class RBMFamily:
         self.schedule = make_schedule(self.optimizer, self.cfg)
         chains = self.cfg.sample_chains if self.cfg.rule is LearningRule.pcd else self.cfg.batch_size
         self.chains = torch.bernoulli(torch.full((chains, n_visible), 0.5, device=device), generator=self.generator)
+        self.measure: torch.Tensor | None = None
+        """CD with `sample_warm_steps`: the last observe's measurement chains, continued by the next."""
         # The data's Ising observables never change: measured once, logged at every observe.
         self.data_spin_obs = self._spin_observables(self.data, "data")
 
@@ -143,48 +202,37 @@ class RBMFamily:
         }
 
     @torch.no_grad()
-    def model_samples(self, u1: torch.Tensor | None = None) -> tuple[torch.Tensor, float]:
-        """Model configurations, and the integrated autocorrelation time of m_1 along their chains.
-
-        PCD: the persistent chains, advanced `sample_steps` more steps only to time m_1.
-        CD: `sample_chains` fresh chains from uniform noise after `sample_steps` Gibbs steps.
-        """
-        if self.cfg.rule is LearningRule.pcd:
-            v = self.chains.clone()
-        else:
-            v = torch.bernoulli(
-                torch.full((self.cfg.sample_chains, self.rbm.n_visible), 0.5, device=self.device),
-                generator=self.generator,
-            )
+    def model_samples(self, u1: torch.Tensor | None = None) -> tuple[torch.Tensor, float, dict[str, float]]:
+        """Model configurations (`sample_model`, as a population of one), the integrated autocorrelation
+        time of m_1 along their chains, and the chains' diagnostics. Warm-started measurement chains
+        (`train.sample_warm_steps`) are kept for the next observe."""
         if u1 is None:
             u1 = rbm_cascade.top_singular_directions(self.rbm.W.detach(), 1)[0]
-        trace: list[torch.Tensor] = []
-        # v·u₁ along the chains: m₁ = (2v − 1)·u₁/√N is an affine map of it, and τ_int is invariant
-        # under affine maps, so the per-step trace skips `mode_projections`' checks and conversions
-        direction = u1.reshape(-1).to(v.dtype)
-        v, _ = gibbs(
-            self.rbm,
-            v,
-            steps=self.cfg.sample_steps,
-            generator=self.generator,
-            on_step=lambda s: trace.append(s @ direction),
+        rbm = RBM.of(*(p.detach().unsqueeze(0) for p in (self.rbm.W, self.rbm.visible_bias, self.rbm.hidden_bias)))
+        pcd = self.cfg.rule is LearningRule.pcd
+        v, traces, info = sample_model(
+            rbm,
+            self.cfg,
+            [self.generator],
+            persistent=self.chains.unsqueeze(0) if pcd else None,
+            warm=self.measure.unsqueeze(0) if self.measure is not None else None,
+            directions=u1.reshape(1, -1),
         )
-        tau = float(ising.integrated_autocorr_time(torch.stack(trace, 1).cpu().numpy())) if len(trace) > 8 else 0.0
-        if self.cfg.rule is LearningRule.pcd:
-            v = self.chains
-        return v, tau
+        if self.cfg.sample_warm_steps and not pcd:
+            self.measure = v[0]
+        return v[0], tau_m1(traces[0]), info[0]
 
     def _spin_observables(self, v: torch.Tensor, who: str) -> dict[str, float]:
         return spin_observables(v, self.L, self.T, who)
 
     def observe(self, step: int) -> dict[str, float]:
         U, sigmas, _ = rbm_cascade.top_singular_directions(self.rbm.W.detach(), min(self.cfg.modes, *self.rbm.W.shape))
-        samples, tau = self.model_samples(U[:, :1])
+        samples, tau, chain = self.model_samples(U[:, :1])
         out = self._spin_observables(samples, "model") | self.data_spin_obs
         out |= mode_observables(samples, "model", U) | mode_observables(self.data, "data", U)
         out |= {f"obs/sigma_{i + 1}": float(s) for i, s in enumerate(sigmas)}
         out["chain/tau_m1"] = tau
-        out |= errors(out)
+        out |= chain | errors(out)
         if self.cfg.loglik_every and step % self.cfg.loglik_every == 0:
             out |= self.log_likelihood()
         return out
@@ -210,6 +258,7 @@ class RBMFamily:
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict() if self.schedule is not None else {},
             "chains": self.chains.cpu(),
+            "measure": self.measure.cpu() if self.measure is not None else None,
             "generator": self.generator.get_state(),
         }
 
@@ -219,13 +268,16 @@ class RBMFamily:
         if self.schedule is not None:
             self.schedule.load_state_dict(state["schedule"])
         self.chains = state["chains"].to(self.device)
+        measure = state.get("measure")  # absent from checkpoints written before warm-started chains
+        self.measure = measure.to(self.device) if measure is not None else None
         self.generator.set_state(state["generator"])
 
     def figures(self, history) -> dict[str, Any]:
         """Ising: eight training configurations beside eight RBM samples. Clustered: σ_k and χ_k."""
         if self.L is None:
             return {"cascade.png": cascade_figure(history)}
-        return {"samples.png": samples_figure(self.data[:8], self.model_samples()[0][:8], self.L, self.T)}
+        v = self.measure if self.measure is not None else self.model_samples()[0]
+        return {"samples.png": samples_figure(self.data[:8], v[:8], self.L, self.T)}
 
 
 def _pyplot():

@@ -6,8 +6,9 @@ Everything else (width, L, steps, batch size, chains, rule, optimiser, schedule)
 
 Each member draws every random number from its own `torch.Generator`, seeded by its trial seed, in the
 order `RBMFamily` draws them (initial chains, then per step the batch rows and the Gibbs noise; at each
-observation fresh chains and their noise). So a member computes the same thing whichever members share
-its pack, and the same as its unpacked twin up to the rounding of batched against single matrix products.
+observation fresh chains and their noise, or the noise of the continued measurement chains). So a
+member computes the same thing whichever members share its pack, and the same as its unpacked twin up
+to the rounding of batched against single matrix products.
 
 The update is `torch.optim`'s, written over the population axis with per-member tensors (P,):
 SGD (PyTorch's form: b ← μ b + g + λ θ, θ ← θ − η b) and Adam (Kingma & Ba 2015, with PyTorch's L2
@@ -23,7 +24,6 @@ from typing import Any
 
 import torch
 
-from models import ising
 from models.mcmc import gibbs
 from models.rbm import RBM, spins_to_visible
 from models.rbm import cascade as rbm_cascade
@@ -36,8 +36,10 @@ from workers.families.rbm.family import (
     make_optimizer,
     make_schedule,
     mode_observables,
+    sample_model,
     samples_figure,
     spin_observables,
+    tau_m1,
 )
 
 PARAMS = ("W", "visible_bias", "hidden_bias")
@@ -95,6 +97,8 @@ class RBMPopulation:
         self.chains = torch.stack(
             [torch.bernoulli(torch.full((chains, n_v), 0.5, device=device), generator=g) for g in self.gens]
         )
+        self.measure: list[torch.Tensor | None] = [None] * self.size
+        """Per member, as `RBMFamily.measure`: the last observe's chains when they are warm-started."""
         self.data_spin_obs = [spin_observables(self.data[i], self.L, self.T[i], "data") for i in range(self.size)]
 
     # -------------------------------------------------------------------------------- update
@@ -159,38 +163,42 @@ class RBMPopulation:
 
     # ------------------------------------------------------------------------- observables
     @torch.no_grad()
-    def _model_samples(self, members: list[int], m: torch.Tensor, directions: torch.Tensor | None):
-        """Each member's model configurations (as `RBMFamily.model_samples`) and, given the directions u₁
-        (P, n_v), the trace of v·u₁ along their chains (P, chains, steps).
+    def _model_samples(self, members: list[int], directions: torch.Tensor | None):
+        """Each member's model configurations, its trace of v·u₁ given the directions u₁ (P, n_v), and its
+        chain diagnostics: `sample_model` as `RBMFamily.model_samples` calls it.
 
-        On a CPU the members' chains are sampled a few members at a time, each slice about 1 MiB, so that
-        a Gibbs step works in cache; sampling is bound by drawing random numbers there, which batching
-        does not make cheaper. On a GPU all members go at once."""
+        Members with warm measurement chains and members without (at their first observe, or resumed
+        from a checkpoint without them) are sampled apart. On a CPU the members' chains are sampled a few
+        members at a time, each slice about 1 MiB, so that a Gibbs step works in cache; sampling is bound
+        by drawing random numbers there, which batching does not make cheaper. On a GPU all go at once."""
         cfg = self.cfg
-        n_v = self.data.shape[-1]
+        pcd = cfg.rule is LearningRule.pcd
+        keep = bool(cfg.sample_warm_steps) and not pcd
         per = 1 << 20 if self.device.type == "cpu" else 1 << 62
-        width = max(1, per // (4 * max(cfg.sample_chains, 1) * n_v))
-        samples, traces = [], []
-        for lo in range(0, len(members), width):
-            chunk, idx = members[lo : lo + width], m[lo : lo + width]
-            rbm = RBM.of(*(self.params[k][idx] for k in PARAMS))
-            if cfg.rule is LearningRule.pcd:
-                v = self.chains[idx].clone()
-            else:
-                shape = (cfg.sample_chains, n_v)
-                v = torch.stack(
-                    [torch.bernoulli(torch.full(shape, 0.5, device=self.device), generator=self.gens[i]) for i in chunk]
+        width = max(1, per // (4 * max(cfg.sample_chains, 1) * self.data.shape[-1]))
+        samples: list[Any] = [None] * len(members)
+        traces: list[Any] = [None] * len(members)
+        infos: list[Any] = [None] * len(members)
+        warm = [j for j, i in enumerate(members) if keep and self.measure[i] is not None]
+        cold = [j for j, i in enumerate(members) if not (keep and self.measure[i] is not None)]
+        for group, is_warm in ((warm, True), (cold, False)):
+            for lo in range(0, len(group), width):
+                js = group[lo : lo + width]
+                ids = [members[j] for j in js]
+                idx = torch.tensor(ids, device=self.device)
+                v, trace, info = sample_model(
+                    RBM.of(*(self.params[k][idx] for k in PARAMS)),
+                    cfg,
+                    [self.gens[i] for i in ids],
+                    persistent=self.chains[idx] if pcd else None,
+                    warm=torch.stack([self.measure[i] for i in ids]) if is_warm else None,
+                    directions=directions[js] if directions is not None else None,
                 )
-            trace: list[torch.Tensor] = []
-            record = None
-            if directions is not None:
-                u = directions[lo : lo + width].unsqueeze(-1)
-                record = lambda s, u=u, trace=trace: trace.append((s @ u)[..., 0])  # noqa: E731
-            v, _ = gibbs(rbm, v, steps=cfg.sample_steps, generator=[self.gens[i] for i in chunk], on_step=record)
-            samples.append(self.chains[idx] if cfg.rule is LearningRule.pcd else v)
-            traces.append(torch.stack(trace, -1).cpu().numpy() if len(trace) > 8 else None)
-        series = None if traces[0] is None else [row for t in traces for row in t]
-        return torch.cat(samples), series
+                for n, (j, i) in enumerate(zip(js, ids, strict=True)):
+                    samples[j], traces[j], infos[j] = v[n], trace[n], info[n]
+                    if keep:
+                        self.measure[i] = v[n]
+        return torch.stack(samples), traces, infos
 
     @torch.no_grad()
     def observe(self, step: int, members: list[int]) -> list[dict[str, float]]:
@@ -199,15 +207,15 @@ class RBMPopulation:
         k = min(self.cfg.modes, *W.shape[1:])
         svd = [rbm_cascade.top_singular_directions(W[j], k) for j in range(len(members))]
         directions = torch.stack([u[:, 0] for u, _, _ in svd]).to(W.dtype)
-        v, series = self._model_samples(members, m, directions)
+        v, traces, chains = self._model_samples(members, directions)
         out = []
         for j, i in enumerate(members):
             U, sigmas, _ = svd[j]
             o = spin_observables(v[j], self.L, self.T[i], "model") | self.data_spin_obs[i]
             o |= mode_observables(v[j], "model", U) | mode_observables(self.data[i], "data", U)
             o |= {f"obs/sigma_{n + 1}": float(s) for n, s in enumerate(sigmas)}
-            o["chain/tau_m1"] = float(ising.integrated_autocorr_time(series[j])) if series is not None else 0.0
-            out.append(o | errors(o))
+            o["chain/tau_m1"] = tau_m1(traces[j])
+            out.append(o | chains[j] | errors(o))
         return out
 
     # ------------------------------------------------------------------------------- state
@@ -238,6 +246,7 @@ class RBMPopulation:
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict() if schedule is not None else {},
             "chains": self.chains[i].cpu(),
+            "measure": self.measure[i].cpu() if self.measure[i] is not None else None,
             "generator": self.gens[i].get_state(),
             "updates": t,
         }
@@ -255,14 +264,16 @@ class RBMPopulation:
                     buf[i] = value.to(self.device)
         self.updates[i] = _updates(state)
         self.chains[i] = state["chains"].to(self.device)
+        measure = state.get("measure")
+        self.measure[i] = measure.to(self.device) if measure is not None else None
         self.gens[i].set_state(state["generator"])
 
     def figures(self, i: int, history) -> dict[str, Any]:
         """Member i's figures, drawn as its unpacked twin draws them."""
         if self.L is None:
             return {"cascade.png": cascade_figure(history)}
-        v, _ = self._model_samples([i], torch.tensor([i], device=self.device), None)
-        return {"samples.png": samples_figure(self.data[i][:8], v[0][:8], self.L, self.T[i])}
+        v = self.measure[i] if self.measure[i] is not None else self._model_samples([i], None)[0][0]
+        return {"samples.png": samples_figure(self.data[i][:8], v[:8], self.L, self.T[i])}
 
 
 def _updates(state: dict[str, Any]) -> int:
