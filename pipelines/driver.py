@@ -38,7 +38,8 @@ def create_trial_run(
     sweep_name: str | None = None,
 ) -> str:
     """The trial's MLflow run: params are the flattened resolved config (with the name of the sweep it
-    belongs to, when the config left that to the default); tags its identity."""
+    belongs to, when the config left that to the default); tags its identity; `config.yaml` the resolved
+    config as a file (written here, while the run is queued, rather than on the trial's worker)."""
     tags = {
         "phasesweep.trial_key": spec.trial_key,
         "phasesweep.overrides": " ".join(spec.overrides),
@@ -50,7 +51,7 @@ def create_trial_run(
         commit = tracking.git_commit()
         if commit:
             tags["mlflow.source.git.commit"] = commit
-    return tracking.create_run(
+    run_id = tracking.create_run(
         client,
         experiment_id,
         name=run_name(spec.overrides, axes),
@@ -58,6 +59,8 @@ def create_trial_run(
         tags=tags,
         parent_run_id=parent_run_id,
     )
+    client.log_text(run_id, spec.config_yaml, "config.yaml")
+    return run_id
 
 
 def end_failed(client: MlflowClient, run_id: str, message: str, *, resumable: bool = False) -> None:

@@ -22,9 +22,12 @@ import errno
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +40,7 @@ from workers.tracking import HEARTBEAT_TAG, MAX_METRICS_PER_BATCH, MAX_PARAMS_PE
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+    from mlflow.entities import Run
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +110,14 @@ class MLflowSink:
         self._steps_buffered = 0
         self._logged_through: dict[str, int] | None = None
         self._stop_beating: threading.Event | None = None
+        self._opened: Run | None = None
 
     # ----------------------------------------------------------------------- the lease
-    def start_heartbeat(self, every_s: float) -> None:
-        """Beat now (retried like every write), then every `every_s` seconds until `stop_heartbeat()`."""
+    def start_heartbeat(self, every_s: float, tags: dict[str, Any] | None = None) -> None:
+        """Beat now (retried like every write), with any other `tags` in the same write, then every
+        `every_s` seconds until `stop_heartbeat()`."""
         self.stop_heartbeat()
-        self.set_tags({HEARTBEAT_TAG: f"{time.time():.1f}"})
+        self.set_tags({HEARTBEAT_TAG: f"{time.time():.1f}"} | (tags or {}))
         self._stop_beating = heartbeat(self.tracking_uri, self.run_id, every_s)
 
     def stop_heartbeat(self) -> None:
@@ -147,9 +153,15 @@ class MLflowSink:
                 delay = min(delay * 2, 30.0)
 
     # ------------------------------------------------------------------------ metrics
+    def opened(self) -> Run:
+        """The run as it was when this sink first read it (one read serves the resume's questions)."""
+        if self._opened is None:
+            self._opened = self._retry("reading the run", lambda: self.client.get_run(self.run_id))
+        return self._opened
+
     def holds_metrics(self) -> bool:
-        """True if the run already has metric points (an earlier attempt logged some)."""
-        return bool(self._retry("reading the run", lambda: self.client.get_run(self.run_id)).data.metrics)
+        """True if the run held metric points when opened (an earlier attempt logged some)."""
+        return bool(self.opened().data.metrics)
 
     def skip_logged(self) -> None:
         """After a resume: drop points for steps the run already holds (per metric key)."""
@@ -248,7 +260,15 @@ class MLflowSink:
         self._retry("logging an artifact", lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
 
     def download(self, artifact_path: str, dst: str | Path) -> Path | None:
-        """Fetch one artifact of the run into `dst`; None when the run has no such artifact."""
+        """Fetch one artifact of the run into `dst`; None when the run has no such artifact. A run whose
+        artifacts are local files is read directly, without listing them through the store."""
+        root = self.opened().info.artifact_uri
+        if root and (root.startswith("file://") or "://" not in root):
+            local = urllib.request.url2pathname(urllib.parse.urlparse(root).path) if "://" in root else root
+            source = Path(local) / artifact_path
+            if not source.is_file():
+                return None
+            return Path(shutil.copy(source, Path(dst) / source.name))
         parent = str(Path(artifact_path).parent)
         listing = self._retry("listing artifacts", lambda: self.client.list_artifacts(self.run_id, parent))
         if not any(item.path == artifact_path for item in listing):

@@ -145,16 +145,18 @@ class _Member:
             self.sink, checkpoint_dir=track.checkpoint_dir, trial_key=spec.trial_key, enabled=track.log_checkpoint
         )
         self.steps_done = 0
+        self.resumed_from = 0
 
-    def open(self) -> None:
-        self.sink.start_heartbeat(self.spec.tracking.lease_s / 4)  # this trial owns its run while it beats
-        self.sink.replay_spool()  # points a previous attempt could not send
+    def open(self, tags: dict[str, Any]) -> None:
+        """Claim the run (its first heartbeat, with `tags` in the same write) and send what a previous
+        attempt could not."""
+        self.sink.start_heartbeat(self.spec.tracking.lease_s / 4, tags)  # this trial owns its run while it beats
+        self.sink.replay_spool()
 
     def resume(self, population, i: int, solo: bool) -> int:
         """Load the member's checkpoint into the population, if it has one; returns its first step."""
         state = self.store.load()
-        if state is None:
-            self.sink.log_text(self.spec.config_yaml, "config.yaml")
+        if state is None:  # (the driver logged config.yaml when it created the run)
             if self.sink.holds_metrics():  # resumed before its first checkpoint: restart, but log each step once
                 self.sink.skip_logged()
             return 0
@@ -182,7 +184,8 @@ class _Member:
         if not outcome.diverged:
             self.store.save(_checkpoint_state(population, i, sink, outcome.step))
         status = TrialStatus.diverged if outcome.diverged else TrialStatus.finished
-        tags: dict[str, Any] = {"phasesweep.status": status.value, **cp_tags}
+        tags: dict[str, Any] = {"phasesweep.status": status.value, "phasesweep.resumed_from": self.resumed_from}
+        tags |= cp_tags
         if outcome.diverged:
             tags["phasesweep.diverged_step"] = outcome.step
             tags["phasesweep.diverged_keys"] = ",".join(outcome.bad_keys)
@@ -283,13 +286,14 @@ def run_pack(
     members = [_Member(spec) for spec in specs]
     lead = specs[0]
     try:
+        device = resolve_device(lead.train.device)
+        where = {"phasesweep.node": socket.gethostname(), "phasesweep.device": str(device)}
         for member in members:
-            member.open()
+            member.open(where | (tags or {}))
         torch.manual_seed(lead.seed)
         # A trial computes on the CPUs it asked for, in-process as under Ray: oversubscribed
         # OpenMP threads can make small-matrix work 10× slower.
         torch.set_num_threads(max(1, int(lead.resources.cpus)))
-        device = resolve_device(lead.train.device)
         solo = len(specs) == 1
         if solo:
             population = Solo(load_family(lead.model.family)(lead, device))
@@ -297,15 +301,9 @@ def run_pack(
             population = load_population(lead.model.family)(specs, device)
         starts = [member.resume(population, i, solo) for i, member in enumerate(members)]
         for member, first in zip(members, starts, strict=True):
-            member.steps_done = first
-            member.sink.set_tags(
-                {
-                    "phasesweep.node": socket.gethostname(),
-                    "phasesweep.device": str(device),
-                    "phasesweep.resumed_from": first,
-                }
-                | (tags or {})
-            )
+            member.steps_done = member.resumed_from = first
+            if first:  # a fresh run gets `resumed_from` 0 with its final tags, one write fewer
+                member.sink.set_tags({"phasesweep.resumed_from": first})
 
         def checkpoint(done: int, going: list[int]) -> None:
             for i in going:
