@@ -6,7 +6,8 @@ F(v_data) − F(v_model), where v_model comes from k block-Gibbs steps started a
 batch (CD) or at persistent chains (PCD, Tieleman 2008), with weight decay and an LR schedule.
 
 Observables (every `train.observe_every` steps), on model samples (the persistent chains
-under PCD, fresh chains from noise under CD) and on the data:
+under PCD; under CD fresh chains from noise, or with `train.sample_warm_steps` the previous
+observe's chains continued until a drift check passes, `sample_model`) and on the data:
 - Ising data: energy per spin, |m|, specific heat, susceptibility and Binder U₄ with errors
   (`models.ising.observables`), as Torlai & Melko (PRB 94, 165134, 2016) compare them;
 - the training cascade (Bachtis, Biroli, Decelle & Seoane, arXiv:2405.14689): the top
