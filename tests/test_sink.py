@@ -1,5 +1,6 @@
-"""The sink's spool, when the disk under it refuses writes: a full disk is a store refusal (the trial
-ends resumable, with the free space in its message); any other refusal names the key to fix."""
+"""The sink: its spool, when the disk under it refuses writes (a full disk is a store refusal: the trial
+ends resumable, with the free space in its message; any other refusal names the key to fix), and
+artifact downloads from a local store and through a server that proxies artifacts."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from workers.sink import MLflowSink, SpoolUnwritable, TrackingStoreFull
+from tests.test_reliability import MlflowServer
+from workers.sink import MLflowSink, SpoolUnwritable, TrackingStoreFull, local_artifact_dir
 
 
 @pytest.fixture
@@ -74,3 +76,49 @@ def test_a_restart_from_step_zero_logs_each_step_once(sink, tmp_path):
     fresh = MlflowClient(sink.tracking_uri)
     other = fresh.create_run(fresh.get_run(sink.run_id).info.experiment_id)
     assert not MLflowSink(sink.tracking_uri, other.info.run_id, spool_dir=tmp_path / "spool").holds_metrics()
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("/data/mlruns/1/abc/artifacts", Path("/data/mlruns/1/abc/artifacts")),
+        ("file:///data/mlruns/1/abc/artifacts", Path("/data/mlruns/1/abc/artifacts")),
+        ("mlflow-artifacts:/1/abc/artifacts", None),  # proxied by a server: a scheme, but no //
+        ("s3://bucket/1/abc/artifacts", None),
+        ("", None),
+    ],
+)
+def test_only_artifact_uris_on_this_machine_are_read_as_files(uri, expected):
+    assert local_artifact_dir(uri) == expected
+
+
+def _fetch_roundtrip(sink: MLflowSink, tmp_path: Path) -> None:
+    src = tmp_path / "src" / "last.pt"
+    src.parent.mkdir()
+    src.write_bytes(b"checkpoint bytes")
+    sink.log_file(src, "checkpoints")
+    out = tmp_path / "out"
+    out.mkdir()
+    got = sink.download("checkpoints/last.pt", out)
+    assert got is not None and got.read_bytes() == b"checkpoint bytes"
+    assert sink.download("checkpoints/missing.pt", out) is None
+
+
+def test_download_from_a_local_store(sink, tmp_path):
+    assert local_artifact_dir(sink.opened().info.artifact_uri) is not None
+    _fetch_roundtrip(sink, tmp_path)
+
+
+def test_download_through_a_server_that_proxies_artifacts(tmp_path):
+    """A server with `--serve-artifacts` gives runs `mlflow-artifacts:/…` URIs: the checkpoint a retried
+    trial resumes from must come through the server (read as a path, it was never found)."""
+    server = MlflowServer(tmp_path / "server")
+    server.root.mkdir()
+    server.start()
+    try:
+        client = MlflowClient(server.uri)
+        run = client.create_run(client.create_experiment("proxied"))
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+        _fetch_roundtrip(MLflowSink(server.uri, run.info.run_id, spool_dir=tmp_path / "spool"), tmp_path)
+    finally:
+        server.stop()

@@ -261,11 +261,11 @@ class MLflowSink:
 
     def download(self, artifact_path: str, dst: str | Path) -> Path | None:
         """Fetch one artifact of the run into `dst`; None when the run has no such artifact. A run whose
-        artifacts are local files is read directly, without listing them through the store."""
-        root = self.opened().info.artifact_uri
-        if root and (root.startswith("file://") or "://" not in root):
-            local = urllib.request.url2pathname(urllib.parse.urlparse(root).path) if "://" in root else root
-            source = Path(local) / artifact_path
+        artifacts are files on this machine is read directly, without listing them through the store;
+        any other store (proxied `mlflow-artifacts:`, S3, a path this node cannot see) goes through it."""
+        root = local_artifact_dir(self.opened().info.artifact_uri)
+        if root is not None and root.is_dir():
+            source = root / artifact_path
             if not source.is_file():
                 return None
             return Path(shutil.copy(source, Path(dst) / source.name))
@@ -293,3 +293,16 @@ def save_torch(obj: Any, path: Path) -> None:
         tmp = Path(fh.name)
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def local_artifact_dir(uri: str | None) -> Path | None:
+    """The directory an artifact URI names on this machine: a plain path or a `file:` URI. None for
+    anything else, including MLflow's proxied `mlflow-artifacts:/…`, which has a scheme but no `//`."""
+    if not uri:
+        return None
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "":
+        return Path(uri)
+    if parsed.scheme == "file":
+        return Path(urllib.request.url2pathname(parsed.path))
+    return None
