@@ -1,4 +1,4 @@
-"""Trial packing: one 64-trial `rbm_ising` sweep end to end at several `pack.size`s.
+"""Trial packing: one 64-trial `rbm_ising` (or `ising_mc`) sweep end to end at several `pack.size`s.
 
 `pack.size=P` groups trials that differ only in packable keys (here seed and data.temperature) into
 packs of up to P, each run as ONE Ray task that trains its members as one batched model (each still
@@ -8,10 +8,12 @@ real CLI at each size, one after the other in the same run:
     phasesweep -m experiment=rbm_ising data.L=8 model.width=16 \\
         data.temperature=1.8,2.2,2.6,3.0 seed='range(0,16)' pack.size=P [--quick …] [-- extra overrides]
 
-and times each sweep from process launch to exit (imports, Ray start-up, the MLflow run tree, the
-training, the sweep analysis and the shutdown all count). Each sweep runs in a fresh temporary
-working directory with its own sqlite store (`mlflow.db`), as a new user's; afterwards the store is
-read back and the sweep must have exited 0 and left one FINISHED child run per trial, else this
+(`--experiment ising_mc`: `experiment=ising_mc data.L=8 data.algorithm=metropolis`, the same
+temperatures and seeds, Metropolis chains being what packs) and times each sweep from process
+launch to exit (imports, Ray start-up, the MLflow run tree, the training, the sweep analysis and
+the shutdown all count). Each sweep runs in a fresh temporary working directory with its own
+sqlite store (`mlflow.db`), as a new user's; afterwards the store is read back and the sweep must
+have exited 0 and left one FINISHED child run per trial, else this
 script exits non-zero after printing the table.
 
 The data cache: every size trains on the same Ising samples, so all runs share one data cache
@@ -26,6 +28,7 @@ Absolute times on a shared machine are noise and depend on its cores; the ratio 
     python benchmarks/packing.py                                   # sizes 1, 16, 64
     python benchmarks/packing.py --sizes 1,4,16,64,256 --gpus 0.5   # a scaling table on a GPU
     python benchmarks/packing.py --quick --seeds 4 --sizes 1,4      # smoke run, a couple of minutes
+    python benchmarks/packing.py --experiment ising_mc --seeds 64 --sizes 1,4,16,64,256
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ import time
 from pathlib import Path
 
 TEMPERATURES = (1.8, 2.2, 2.6, 3.0)
+EXPERIMENTS = {
+    "rbm_ising": ["experiment=rbm_ising", "data.L=8", "model.width=16"],
+    "ising_mc": ["experiment=ising_mc", "data.L=8", "data.algorithm=metropolis"],
+}
+"""What each experiment's sweep fixes, before the temperatures, seeds and `pack.size`."""
+DESCRIBED = {"rbm_ising": "rbm_ising (L=8, width 16)", "ising_mc": "ising_mc (L=8, Metropolis)"}
 QUICK = ["train.steps=200", "train.observe_every=50", "train.sample_chains=500", "train.sample_steps=100"]
 WARMUP = [
     "train.steps=1",
@@ -65,11 +74,9 @@ def merge(*groups: list[str]) -> list[str]:
     return list(out.values())
 
 
-def sweep_overrides(seeds: int, size: int | str, gpus: float, extra: list[str]) -> list[str]:
+def sweep_overrides(experiment: str, seeds: int, size: int | str, gpus: float, extra: list[str]) -> list[str]:
     base = [
-        "experiment=rbm_ising",
-        "data.L=8",
-        "model.width=16",
+        *EXPERIMENTS[experiment],
         f"data.temperature={','.join(f'{t:g}' for t in TEMPERATURES)}",
         f"seed=range(0,{seeds})",
         f"resources.gpus={gpus:g}",
@@ -115,9 +122,10 @@ def run_sweep(overrides: list[str], cache: Path, trials: int, keep: bool) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", choices=sorted(EXPERIMENTS), default="rbm_ising", help="what the sweep runs")
     parser.add_argument("--sizes", default="1,16,64", help="comma list of pack.size values (ints or auto)")
     parser.add_argument("--seeds", type=int, default=16, help="seeds per temperature (trials = 4 × seeds)")
-    parser.add_argument("--quick", action="store_true", help="shrink each trial: " + " ".join(QUICK))
+    parser.add_argument("--quick", action="store_true", help="shrink each rbm_ising trial: " + " ".join(QUICK))
     parser.add_argument("--gpus", type=float, default=0.0, help="resources.gpus of every run (per pack task)")
     parser.add_argument("--no-warmup", action="store_true", help="skip the untimed run that fills the data cache")
     parser.add_argument("--keep", action="store_true", help="keep each run's working directory")
@@ -128,19 +136,24 @@ def main() -> None:
     if any(s != "auto" and s < 1 for s in sizes):
         sys.exit("--sizes: every pack.size must be an integer ≥ 1 or auto")
     trials = len(TEMPERATURES) * args.seeds
-    extra = merge(QUICK if args.quick else [], args.extra)
+    quick = args.quick and args.experiment == "rbm_ising"
+    extra = merge(QUICK if quick else [], args.extra)
+    warmup = WARMUP if args.experiment == "rbm_ising" else []
     cache = Path(tempfile.mkdtemp(prefix="packing-cache-"))
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs here; {trials} trials a sweep; data cache {cache}")
-    print(f"command: {' '.join(cli())} -m {' '.join(sweep_overrides(args.seeds, 'P', args.gpus, extra))}")
+    shown = sweep_overrides(args.experiment, args.seeds, "P", args.gpus, extra)
+    print(f"command: {' '.join(cli())} -m {' '.join(shown)}")
     try:
-        if not args.no_warmup:
-            warm = run_sweep(sweep_overrides(args.seeds, "auto", args.gpus, merge(extra, WARMUP)), cache, trials, False)
-            print(f"  warm-up (untimed, {' '.join(WARMUP)}): {warm['wall']:.1f} s, exit {warm['rc']}")
+        if warmup and not args.no_warmup:  # (ising_mc reads no data cache)
+            overrides = sweep_overrides(args.experiment, args.seeds, "auto", args.gpus, merge(extra, warmup))
+            warm = run_sweep(overrides, cache, trials, False)
+            print(f"  warm-up (untimed, {' '.join(warmup)}): {warm['wall']:.1f} s, exit {warm['rc']}")
             if warm["rc"] != 0:
                 sys.exit(f"the warm-up sweep exited {warm['rc']}:\n{warm['tail']}")
         results = {}
         for size in sizes:
-            results[size] = r = run_sweep(sweep_overrides(args.seeds, size, args.gpus, extra), cache, trials, args.keep)
+            overrides = sweep_overrides(args.experiment, args.seeds, size, args.gpus, extra)
+            results[size] = r = run_sweep(overrides, cache, trials, args.keep)
             print(f"  pack.size={size}: {r['wall']:.1f} s, exit {r['rc']}, {r['finished']}/{trials} FINISHED")
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -149,7 +162,8 @@ def main() -> None:
     ref = 1 if 1 in sizes else (min(ints) if ints else sizes[0])
     ref_rate = trials / results[ref]["wall"] * 3600
     warmed = "data cache not warmed (--no-warmup)" if args.no_warmup else "data cache warmed first"
-    print(f"\n{trials} trials of rbm_ising (L=8, width 16){', --quick' if args.quick else ''}; {warmed}")
+    warmed = warmed if warmup else "no data cache"
+    print(f"\n{trials} trials of {DESCRIBED[args.experiment]}{', --quick' if quick else ''}; {warmed}")
     print(f"  {'pack.size':>9} {'tasks':>6} {'wall':>9} {'trials/h':>10} {f'× size={ref}':>10} {'exit':>5} FINISHED")
     bad = []
     for size, r in results.items():

@@ -184,15 +184,10 @@ class Expansion(Sequence[list[str]]):
         trial. Trials share a pack when they share a structure and agree on every key outside
         `packable(config)` (the family's packable keys); `validate()` must have run."""
         by_signature: dict[tuple, list[int]] = {}
-        keys_of: dict[tuple, frozenset[str]] = {}
         for i, (group, values) in enumerate(self._trials):
             if i in skip:
                 continue
-            cfg = self.config(i)
-            kind = (id(group), OmegaConf.select(cfg, "model.family"), OmegaConf.select(cfg, "data.kind"))
-            if kind not in keys_of:
-                keys_of[kind] = frozenset(packable(cfg))
-            free = keys_of[kind]
+            free = frozenset(packable(self.config(i)))  # per trial: a family may refuse some configs
             fixed = tuple((k, v) for k, v in zip(group.keys, values, strict=True) if k not in free)
             by_signature.setdefault((id(group), repr(fixed)), []).append(i)
         packs = [members[j : j + size] for members in by_signature.values() for j in range(0, len(members), size)]

@@ -496,8 +496,10 @@ def plan_packs(
     def packable(cfg: DictConfig) -> tuple[str, ...]:
         name = cfg.model.family
         checks = family_checks(name)
-        if not checks.packable:
-            notes[name] = checks.pack_note or "it has no population form"
+        refusal = checks.pack_refusal(cfg) if checks.pack_refusal is not None else None
+        if not checks.packable or refusal:
+            notes[name] = refusal or checks.pack_note or "it has no population form"
+            return ()
         return checks.packable_keys(cfg.data.get("kind"))
 
     if size == "auto":

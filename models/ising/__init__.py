@@ -4,7 +4,8 @@ This package face only re-exports; the code lives in its modules, which import e
 downward (`checks` ← `sampler` ← `cache`; `checks` ← `exact`, `stats`):
 
 - `checks`: T_c, the `Algorithm` enum, and the argument checks every module shares;
-- `sampler`: checkerboard Metropolis (`metropolis_sweeps`) and Wolff clusters (`wolff_updates`),
+- `sampler`: checkerboard Metropolis (`metropolis_sweeps`, and `metropolis_sweeps_population` for P
+  systems at once) and Wolff clusters (`wolff_updates`),
   both vectorised in torch over independent chains, and `sample`;
 - `exact`: Onsager's energy, Yang's magnetization, and brute-force enumeration for L ≤ 4;
 - `stats`: estimators with autocorrelation-aware error bars (`observables`,
@@ -21,7 +22,14 @@ from models.ising.exact import (
     onsager_energy,
     onsager_magnetization,
 )
-from models.ising.sampler import energy_per_spin, magnetization, metropolis_sweeps, sample, wolff_updates
+from models.ising.sampler import (
+    energy_per_spin,
+    magnetization,
+    metropolis_sweeps,
+    metropolis_sweeps_population,
+    sample,
+    wolff_updates,
+)
 from models.ising.stats import Estimate, Observables, integrated_autocorr_time, observables
 
 __all__ = [
@@ -40,6 +48,7 @@ __all__ = [
     "integrated_autocorr_time",
     "magnetization",
     "metropolis_sweeps",
+    "metropolis_sweeps_population",
     "observables",
     "onsager_energy",
     "onsager_magnetization",

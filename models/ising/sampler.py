@@ -123,16 +123,54 @@ def _quarter_sweeps(
     masked full-lattice update. The list `q` is updated in place. `fused` (default: on CUDA)
     runs the compiled kernels; both paths consume the same random numbers and agree bitwise.
     """
-    p4, p8 = math.exp(-4.0 * beta), math.exp(-8.0 * beta)
+    device = q[0].device
+    noise = lambda shape: torch.rand((2, *shape), generator=gen, device=device)  # noqa: E731
+    _sweep_sublattices(q, math.exp(-4.0 * beta), math.exp(-8.0 * beta), sweeps, noise, fused)
+
+
+def _sweep_sublattices(q, p4, p8, sweeps: int, noise, fused: bool | None = None) -> None:
+    """`sweeps` black-then-white updates of the sublattices q in place; `noise(shape)` gives the two
+    uniforms per site of one colour, shape (2, *shape)."""
     black, white = _black_update, _white_update
     if fused or (fused is None and _use_fused(q[0].device)):
         black, white = _fused_updates()
-        p4, p8 = (torch.tensor(p, device=q[0].device) for p in (p4, p8))  # no recompile per T
+        p4, p8 = (torch.as_tensor(p, device=q[0].device) for p in (p4, p8))  # no recompile per T
     A, B, C, D = q
     for _ in range(sweeps):
-        A, D = black(A, D, B, C, torch.rand((2, *A.shape), generator=gen, device=A.device), p4, p8)
-        B, C = white(B, C, A, D, torch.rand((2, *B.shape), generator=gen, device=B.device), p4, p8)
+        A, D = black(A, D, B, C, noise(A.shape), p4, p8)
+        B, C = white(B, C, A, D, noise(B.shape), p4, p8)
     q[:] = [A, B, C, D]
+
+
+@torch.no_grad()
+def metropolis_sweeps_population(
+    spins: torch.Tensor, temperatures, sweeps: int, generators: list[torch.Generator]
+) -> torch.Tensor:
+    """`metropolis_sweeps` for P independent systems at once: spins (P, n, L, L), even L, one temperature
+    and one generator per system. System i draws exactly the uniforms, in the same order, that
+    `metropolis_sweeps(spins[i], temperatures[i], sweeps, generators[i])` draws, and every decision is a
+    comparison of the same float32 numbers, so each system ends bit-identical to its lone run whatever
+    the other systems are. The P systems share each update's kernels (one launch for the population).
+    """
+    P, L = spins.shape[0], spins.shape[-1]
+    if spins.dim() != 4 or spins.shape[-2] != L or L % 2:
+        raise ValueError(f"spins must be (P, n, L, L) with even L, got {tuple(spins.shape)}")
+    if not (len(temperatures) == len(generators) == P):
+        got = f"{len(temperatures)} and {len(generators)}"
+        raise ValueError(f"{P} systems need {P} temperatures and {P} generators, got {got}")
+    beta = [1.0 / check_temperature(T) for T in temperatures]
+    # the lone sampler compares float32 uniforms with a Python float, i.e. with that float rounded to float32
+    table = lambda k: torch.tensor([math.exp(-k * b) for b in beta], device=spins.device).view(P, 1, 1, 1)  # noqa: E731
+
+    def noise(shape) -> torch.Tensor:
+        u = torch.empty((P, 2, *shape[1:]), device=spins.device)
+        for row, gen in zip(u, generators, strict=True):
+            row.uniform_(generator=gen)  # = torch.rand((2, n, L/2, L/2), generator=gen)
+        return u.transpose(0, 1)
+
+    q = _split(spins)
+    _sweep_sublattices(q, table(4.0), table(8.0), sweeps, noise)
+    return _merge(q, spins)
 
 
 def _split(spins: torch.Tensor) -> list[torch.Tensor]:

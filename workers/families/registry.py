@@ -73,6 +73,7 @@ def family_checks(name: str) -> FamilyChecks:
         memory_bytes=getattr(family, "memory_bytes", None),
         packable=tuple(getattr(family, "packable", ())),
         pack_note=getattr(family, "pack_note", ""),
+        pack_refusal=getattr(family, "pack_refusal", None),
     )
 
 

@@ -45,9 +45,20 @@ def memory_bytes(model, data, train) -> int:
     return train.chains * train.steps * sites + 16 * train.chains * sites
 
 
+def pack_refusal(cfg) -> str | None:
+    """Only Metropolis on an even L packs (`population.IsingMCPopulation`)."""
+    if cfg.data.algorithm != "metropolis":
+        return f"data.algorithm={cfg.data.algorithm}: a cluster grows per chain; data.algorithm=metropolis packs"
+    if cfg.data.L % 2:
+        return f"data.L={cfg.data.L} is odd: its 3-colour sweeps are not batched; an even L packs"
+    return None
+
+
 CHECKS = FamilyChecks(
     data_kinds=frozenset({"ising"}),
     memory_bytes=memory_bytes,
-    pack_note="its chains are not batched over trials yet",
+    packable=("seed",),
+    packable_data={"ising": ("data.temperature",)},
+    pack_refusal=pack_refusal,
 )
 """What the driver checks of a ising_mc trial before it runs."""

@@ -52,21 +52,13 @@ class IsingMCFamily:
             self._advance(self.cfg.thin)
         self.records[:, step] = self.spins.cpu()
         self.n_recorded = step + 1
-        m = ising.magnetization(self.spins).abs().mean().item()
-        return {"chain/abs_magnetization": m, "chain/energy": ising.energy_per_spin(self.spins).mean().item()}
+        return chain_metrics(self.spins)
 
     def observe(self, step: int) -> dict[str, float]:
         if self.n_recorded < 2:
             return {}
         configs = self.records[:, : self.n_recorded].reshape(-1, self.L, self.L)
-        est = ising.observables(configs, self.T, chains=self.cfg.chains)
-        out: dict[str, float] = {}
-        for name in OBSERVABLES:
-            e = getattr(est, name)
-            out[f"obs/{name}"], out[f"obs/{name}_err"] = e.value, e.stderr
-        out["chain/tau_energy"] = est.tau_energy
-        out["chain/tau_abs_magnetization"] = est.tau_abs_magnetization
-        return out
+        return estimates(configs, self.T, self.cfg.chains)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -85,18 +77,42 @@ class IsingMCFamily:
         self.generator.set_state(state["generator"])
 
     def figures(self, history) -> dict[str, Any]:
-        import matplotlib
+        return {"configurations.png": configurations_figure(self.spins, self.L, self.T, self.algorithm)}
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 4, figsize=(9, 2.6))
-        for ax, k in zip(axes, range(4), strict=True):
-            ax.imshow(self.spins[k % len(self.spins)].cpu(), cmap="gray", vmin=-1, vmax=1)
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.suptitle(f"Ising L={self.L}, T={self.T:g} ({self.algorithm.value})")
-        return {"configurations.png": fig}
+def configurations_figure(spins: torch.Tensor, L: int, T: float, algorithm: ising.Algorithm):
+    """Four of the chains' current configurations, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(9, 2.6))
+    for ax, k in zip(axes, range(4), strict=True):
+        ax.imshow(spins[k % len(spins)].cpu(), cmap="gray", vmin=-1, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Ising L={L}, T={T:g} ({algorithm.value})")
+    return fig
+
+
+def estimates(configs: torch.Tensor, T: float, chains: int) -> dict[str, float]:
+    """The observables of recorded configurations (chain-major), each with its `_err`, and the chains'
+    integrated autocorrelation times."""
+    est = ising.observables(configs, T, chains=chains)
+    out: dict[str, float] = {}
+    for name in OBSERVABLES:
+        e = getattr(est, name)
+        out[f"obs/{name}"], out[f"obs/{name}_err"] = e.value, e.stderr
+    out["chain/tau_energy"] = est.tau_energy
+    out["chain/tau_abs_magnetization"] = est.tau_abs_magnetization
+    return out
+
+
+def chain_metrics(spins: torch.Tensor) -> dict[str, float]:
+    """Per step: the chains' mean |m| and energy per spin."""
+    m = ising.magnetization(spins).abs().mean().item()
+    return {"chain/abs_magnetization": m, "chain/energy": ising.energy_per_spin(spins).mean().item()}
 
 
 FAMILY = IsingMCFamily
