@@ -59,6 +59,10 @@ def _replicated(sweep: Sweep) -> bool:
     return len(sweep.axes.get(REPLICA_AXIS, [])) > 1
 
 
+ESTIMATORS = ("peak", "steepest", "binder")
+"""The transition estimators, by the names the analysis config and the adaptive sweeper use."""
+
+
 def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]:
     """Every configured estimator along every numeric axis, other axes held fixed."""
     size_axis = sweep.analysis.get("size_axis") or "data.L"
@@ -67,45 +71,61 @@ def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]
     from models import transitions as tr
 
     cfg = sweep.analysis
-    n_boot, level = int(cfg.get("n_boot") or 500), float(cfg.get("level") or 0.95)
-    size_axis = cfg.get("size_axis") or "data.L"
     rng = np.random.default_rng(0)
     estimates: list[dict[str, Any]] = []
     notes: list[str] = []
 
-    def record(where: tuple[str, dict, str, str], fn, *args, **kwargs) -> None:
-        along, fixed, method, observable = where
+    def record(axis: str, combo: dict[str, str], method: str, observable: str) -> None:
         try:
-            est = fn(*args, **kwargs)
+            est = locate(sweep, axis, method, observable, combo, rng=rng)
         except (tr.TooFewPointsError, tr.NoCrossingError, ValueError) as err:
-            notes.append(f"{method} of {observable} along {along} [{_label(fixed) or 'all'}]: {err}")
+            notes.append(f"{method} of {observable} along {axis} [{_label(combo) or 'all'}]: {err}")
             return
-        estimates.append(est.to_dict() | {"axis": along, "fixed": fixed, "method": method, "observable": observable})
+        estimates.append(est.to_dict() | {"axis": axis, "fixed": combo, "method": method, "observable": observable})
 
-    boot = {"n_boot": n_boot, "level": level, "rng": rng}
     for axis in [a for a in sweep.numeric_axes() if a != size_axis]:
-        logged = log_scaled(sweep, axis)
         for combo in other_combinations(sweep, axis):
-            for method, fn in (("peak", tr.peak_location), ("steepest", tr.steepest_change)):
+            for method in ("peak", "steepest"):
                 for obs in cfg.get(method) or []:
-                    x, y = series(sweep, axis, obs, combo)
-                    stderr = None
-                    if not _replicated(sweep):
-                        _, err = series(sweep, axis, f"{obs}_err", combo)
-                        stderr = err if len(err) == len(y) else None
-                    if logged:  # fit in u = ln x, report in x
-                        record((axis, combo, method, obs), _in_log_space(fn), x, y, stderr=stderr, axis=axis, **boot)
-                    else:
-                        record((axis, combo, method, obs), fn, x, y, stderr=stderr, axis=axis, **boot)
+                    record(axis, combo, method, obs)
         binder = cfg.get("binder")
         if binder and size_axis in sweep.axes:
-            done: list[dict[str, str]] = []
-            for combo in other_combinations(sweep, axis):
-                combo = {k: v for k, v in combo.items() if k != size_axis}
-                if combo not in done:
-                    done.append(combo)
-                    record((axis, combo, "binder", binder), _binder, sweep, axis, binder, size_axis, combo, **boot)
+            for combo in crossing_combinations(sweep, axis):
+                record(axis, combo, "binder", binder)
     return estimates, notes
+
+
+def crossing_combinations(sweep: Sweep, axis: str) -> list[dict[str, str]]:
+    """The combinations of the other axes along which a Binder crossing is located: the size axis is
+    what the crossing compares, so it is left out of them."""
+    size_axis = sweep.analysis.get("size_axis") or "data.L"
+    out: list[dict[str, str]] = []
+    for combo in other_combinations(sweep, axis):
+        combo = {k: v for k, v in combo.items() if k != size_axis}
+        if combo not in out:
+            out.append(combo)
+    return out
+
+
+def locate(sweep: Sweep, axis: str, method: str, observable: str, combo: dict[str, str], *, rng):
+    """One transition estimate (`models.transitions.TransitionEstimate`): `method` ("peak", "steepest" or
+    "binder") of `observable` along `axis`, the other axes held at `combo`, with the bootstrap settings of
+    the sweep's analysis config. Raises the estimators' TooFewPointsError / NoCrossingError / ValueError."""
+    from models import transitions as tr
+
+    cfg = sweep.analysis
+    boot = {"n_boot": int(cfg.get("n_boot") or 500), "level": float(cfg.get("level") or 0.95), "rng": rng}
+    if method == "binder":
+        return _binder(sweep, axis, observable, cfg.get("size_axis") or "data.L", combo, **boot)
+    fn = {"peak": tr.peak_location, "steepest": tr.steepest_change}[method]
+    x, y = series(sweep, axis, observable, combo)
+    stderr = None
+    if not _replicated(sweep):
+        _, err = series(sweep, axis, f"{observable}_err", combo)
+        stderr = err if len(err) == len(y) else None
+    if log_scaled(sweep, axis):  # fit in u = ln x, report in x
+        fn = _in_log_space(fn)
+    return fn(x, y, stderr=stderr, axis=axis, **boot)
 
 
 def _in_log_space(fn):
@@ -130,7 +150,8 @@ def _binder(sweep: Sweep, axis: str, metric: str, size_axis: str, combo, *, n_bo
     """Curves U_L(x) on one shared x grid (NaN where a run is missing), one column per replica."""
     from models.transitions import binder_crossing
 
-    grid = sorted({float(t.values[axis]) for t in sweep.trials})
+    matching = [t for t in sweep.trials if all(t.values.get(k) == v for k, v in combo.items())]
+    grid = sorted({float(t.values[axis]) for t in matching})
     curves, errs = {}, {}
     for size in sweep.axes[size_axis]:
         x, y = series(sweep, axis, metric, combo | {size_axis: size})
@@ -147,7 +168,18 @@ def _binder(sweep: Sweep, axis: str, metric: str, size_axis: str, combo, *, n_bo
                 err[i] = float(np.mean(e[x == g]))
         curves[float(size)], errs[float(size)] = mat, err
     stderr = errs if not _replicated(sweep) else None
-    return binder_crossing(np.asarray(grid), curves, stderr=stderr, n_boot=n_boot, level=level, rng=rng, axis=axis)
+    window = sweep.analysis.get("binder_window")
+    return binder_crossing(
+        np.asarray(grid),
+        curves,
+        stderr=stderr,
+        interpolation=sweep.analysis.get("binder_interpolation") or "cubic",
+        window=float(window) if window is not None else None,
+        n_boot=n_boot,
+        level=level,
+        rng=rng,
+        axis=axis,
+    )
 
 
 def transition_metrics(estimates: list[dict[str, Any]]) -> dict[str, float]:

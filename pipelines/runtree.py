@@ -213,13 +213,18 @@ def open_parent(
 
 
 def place(
-    client: MlflowClient, experiment_id: str, parent: Parent, spec: TrialSpec, axes: set[str]
+    client: MlflowClient,
+    experiment_id: str,
+    parent: Parent,
+    spec: TrialSpec,
+    axes: set[str],
+    tags: dict[str, str] | None = None,
 ) -> tuple[str, TrialResult | None]:
     """Give a trial that is about to be queued its run, and say what to do with it:
 
     - "skip": its key has a FINISHED child run, whose result is returned;
     - "resume": its key has an interrupted child run, which is reopened (RUNNING, stale error tags gone);
-    - "new": a fresh child run is created for it.
+    - "new": a fresh child run is created for it, with `tags` (e.g. the round of an adaptive sweep).
     """
     runs = parent.existing.get(spec.trial_key, [])
     finished = [r for r in runs if r.info.status == "FINISHED"]
@@ -236,5 +241,5 @@ def place(
     spec.run_id = create_trial_run(
         client, experiment_id, spec, parent_run_id=parent.run_id, axes=axes, sweep_name=parent.sweep_name
     )
-    tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": parent.sweep_id})
+    tracking.set_tags(client, spec.run_id, {"phasesweep.sweep_id": parent.sweep_id} | (tags or {}))
     return "new", None

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,8 @@ from workers.spec import TrialResult, TrialSpec, TrialStatus
 if TYPE_CHECKING:
     from pipelines.expand import Expansion
 
+ROUND_TAG = "phasesweep.round"
+"""A child run's round in a sweep of several rounds (`Round`)."""
 EXIT_BUSY = 3
 """Exit code of a sweep refused because another live driver owns it."""
 
@@ -57,6 +60,8 @@ def _connect(cluster: DictConfig, requests: dict[tuple[float, float], int]) -> b
     """Start the embedded local Ray, or join a cluster. Returns True if we started it."""
     import ray
 
+    if ray.is_initialized():  # a sweep of several rounds (`Round`) keeps the Ray its first round joined
+        return False
     address = cluster.address or None
     quiet = dict(logging_level=logging.WARNING, log_to_driver=False)
     if address is None and not os.environ.get("RAY_ADDRESS"):
@@ -101,17 +106,31 @@ def _axes(job_overrides: Sequence[Sequence[str]]) -> dict[str, list[str]]:
     return {k: v for k, v in axes.items() if len(v) > 1}
 
 
+@dataclass
+class Round:
+    """One round of a sweep that runs in several (`pipelines.adaptive`): every round adds its trials to
+    the same parent run, Ray stays up between rounds, and the sweep is analysed once, after the last."""
+
+    sweep_name: str
+    number: int
+    axes: tuple[str, ...] = ()
+    """Keys recorded as the parent's axes even where this round holds them at one value."""
+
+
 def run_sweep(
     trials: Expansion,
     *,
     sweep_dir: str = ".",
     poll_interval_s: float = 0.5,
     declared: Sequence[str] = (),
+    round: Round | None = None,
 ) -> list[tuple[TrialSpec, TrialResult]]:
     """Run every trial of a sweep on Ray and return (spec, result) per trial, in order.
 
     `declared` are the keys a sweep file lists under `hydra.sweeper.params`: they name the child runs
-    even where the command line fixed them to one value.
+    even where the command line fixed them to one value. A `round` of a multi-round sweep leaves Ray
+    running, tags each new child run with its round, prints one line instead of the summary table, does
+    not analyse, and does not exit on a failed trial (the caller counts them).
 
     Exits (SystemExit) with 2 on a bad config before anything starts, 3 when another live driver owns
     the sweep, 1 when a trial failed, and 130 when interrupted; the summary is printed first in every
@@ -124,7 +143,8 @@ def run_sweep(
         fail(str(err))
     first_cfg = trials.config(0)
     cluster = OmegaConf.create(OmegaConf.to_container(first_cfg.cluster, resolve=True))
-    sweep_name = first_cfg.get("sweep_name") or default_sweep_name(first.experiment_name, trials)
+    sweep_name = round.sweep_name if round else first_cfg.get("sweep_name")
+    sweep_name = sweep_name or default_sweep_name(first.experiment_name, trials)
     resume = bool(first_cfg.get("resume", True))
     remote = bool(cluster.address) or bool(os.environ.get("RAY_ADDRESS"))
     uri = tracking.resolve_tracking_uri(first.tracking.uri)
@@ -178,11 +198,12 @@ def run_sweep(
             poll_s=poll_interval_s,
             declared=declared,
             pack_size=first_cfg.pack.size,
+            round=round,
         )
         return driver.run(first, sweep_name=sweep_name, resume=resume, sweep_dir=sweep_dir, lease_s=lease_s)
     finally:
         pool.shutdown(wait=True)
-        if started:
+        if started and round is None:
             ray.shutdown()
 
 
@@ -200,10 +221,16 @@ class _Driver:
         poll_s: float,
         declared: Sequence[str] = (),
         pack_size: Any = 1,
+        round: Round | None = None,
     ):
         self.trials, self.out, self.client = trials, out, client
         self.experiment_id, self.uri, self.poll_s = experiment_id, uri, poll_s
+        self.round = round
         self.axes = _axes(trials)
+        for key in round.axes if round else ():  # a round may hold a refined key at one value
+            self.axes.setdefault(
+                key, sorted({o.partition("=")[2] for t in trials for o in t if o.startswith(f"{key}=")})
+            )
         self.named = set(self.axes) | set(declared)
         """The keys in a child run's name: the swept ones, and those the sweep file declares."""
         self.labels = [run_name(o, self.named) or "trial" for o in trials]
@@ -272,7 +299,8 @@ class _Driver:
         for i in pack:
             spec = self.specs[i] = self.trials.spec(i)
             spec.tracking_uri = self.uri
-            action, skipped = place(self.client, self.experiment_id, self.parent, spec, self.named)
+            tags = {ROUND_TAG: str(self.round.number)} if self.round else None
+            action, skipped = place(self.client, self.experiment_id, self.parent, spec, self.named, tags)
             self.counts[action] += 1
             if action == "skip":
                 self.results[i] = skipped
@@ -366,13 +394,22 @@ class _Driver:
                 client.set_terminated(spec.run_id, status="KILLED")
         rows = list(zip(self.trials, results, strict=True))
         queued = {i for i, spec in enumerate(self.specs) if spec is not None}
-        self.out.print(summary_table(rows, title=f"sweep {sweep_name}", axes=self.named, queued=queued))
+        if self.round is None:
+            self.out.print(summary_table(rows, title=f"sweep {sweep_name}", axes=self.named, queued=queued))
         final = {s.value: sum(r is not None and r.status is s for r in results) for s in TrialStatus}
         final["killed"] = sum(r is None for i, r in enumerate(results) if i in queued)
         final["not_started"] = sum(r is None for i, r in enumerate(results) if i not in queued)
         counts = {"skipped": self.counts["skip"], "resumed": self.counts["resume"], "new": self.counts["new"]}
         attempt = " · ".join(f"{k} {v}" for k, v in (counts | final).items() if v or k in counts)
         when = f"{_utc(self.started)} to {_utc(time.time())}"
+        status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
+        if self.round is not None:  # the rounds' caller tags the parent with the whole sweep's counts
+            client.set_terminated(parent.run_id, status=status)
+            self.out.print(f"round {self.round.number}: {attempt}")
+            if interrupted:
+                self.out.print("interrupted: run the same command again to resume this sweep")
+                raise SystemExit(130)
+            return list(zip(self.specs, results, strict=True))
         tracking.set_tags(
             client,
             parent.run_id,
@@ -380,8 +417,7 @@ class _Driver:
             | {f"{ATTEMPT_TAG}{parent.attempts + 1}": f"{when}: {attempt}; {command_line()}"[:MAX_TAG]},
         )
         if not interrupted:
-            _analyze(client, parent.run_id, self.out)
-        status = "KILLED" if interrupted else ("FAILED" if final["failed"] else "FINISHED")
+            analyze_parent(client, parent.run_id, self.out)
         client.set_terminated(parent.run_id, status=status)
         self.out.print(
             f"skipped {counts['skipped']} · resumed {counts['resumed']} · new {counts['new']} · "
@@ -431,7 +467,7 @@ def _wait_for_orphans(client: MlflowClient, experiment_id: str, sweep_name: str,
         owned = owned_children(client, experiment_id, sweep_name, lease_s)
 
 
-def _analyze(client: MlflowClient, parent_id: str, out) -> None:
+def analyze_parent(client: MlflowClient, parent_id: str, out) -> None:
     """Sweep-level analysis into the parent run; a failure here never fails the sweep."""
     from pipelines.analyze import analyze_sweep, print_report
 

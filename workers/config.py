@@ -98,6 +98,12 @@ class AnalysisConfig:
     """Observable whose curves for different system sizes cross at the transition (Binder U₄)."""
     size_axis: str = "data.L"
     """The swept key that holds the system size, for the crossing estimator."""
+    binder_interpolation: str = "cubic"
+    """How the crossing is found between grid points: `cubic` or `linear` interpolation, or `fit`, a
+    least-squares quadratic over the points within `binder_window` of it, whose interval narrows as points
+    are added near the crossing (what an adaptive sweep needs)."""
+    binder_window: float | None = None
+    """Half-width of the `fit` window, in units of the swept axis; None: a tenth of the swept span."""
     headline: list[str] = field(default_factory=list)
     """The (at most two) observables of the parent's summary figure; empty: the configured ones, order
     parameters first."""

@@ -24,8 +24,10 @@ from pipelines.validate import fail
 
 
 class GridSweeper(Sweeper):
-    def __init__(self, params: dict[str, str] | None = None) -> None:
+    def __init__(self, params: dict[str, str] | None = None, **adaptive: Any) -> None:
         self.params = dict(params or {})
+        self.adaptive = adaptive
+        """`hydra.sweeper.axis` and the other keys of an adaptive sweep (`hydra_plugins.phasesweep`)."""
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher = None
@@ -53,6 +55,10 @@ class GridSweeper(Sweeper):
         return [list(trial) for trial in itertools.product(*axes.values())]
 
     def sweep(self, arguments: list[str]) -> Any:
+        if self.adaptive.get("axis"):
+            from hydra_plugins.phasesweep.adaptive_sweeper import sweep_adaptively
+
+            return sweep_adaptively(self, arguments)
         jobs = self.grid(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

@@ -42,13 +42,25 @@ class RayLauncher(Launcher):
         return self.hydra_context.config_loader.repository.group_exists(key.replace(".", "/"))
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        return self.launch_round(job_overrides, initial_job_idx)
+
+    def launch_round(
+        self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int, round=None
+    ) -> Sequence[JobReturn]:
+        """`launch`, as one round (`pipelines.sweep.Round`) of a sweeper that launches several into one
+        parent run, such as `hydra/sweeper=adaptive`."""
         from pipelines.expand import Expansion
         from pipelines.sweep import run_sweep
 
         trials = Expansion(job_overrides, self.compose, self.is_group, initial_job_idx)
         declared = list(OmegaConf.select(self.config, "hydra.sweeper.params", default=None) or {})
+        declared += list(round.axes) if round is not None else []
         results = run_sweep(
-            trials, sweep_dir=self.config.hydra.sweep.dir, poll_interval_s=self.poll_interval_s, declared=declared
+            trials,
+            sweep_dir=self.config.hydra.sweep.dir,
+            poll_interval_s=self.poll_interval_s,
+            declared=declared,
+            round=round,
         )
         return [
             JobReturn(

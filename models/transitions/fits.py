@@ -136,3 +136,34 @@ def cubic_root(x: np.ndarray, d: np.ndarray, i: np.ndarray, guess: np.ndarray) -
             u = u - value / slope
     inside = np.isfinite(u) & (u >= 0) & (u <= 1)
     return np.where(inside, x[i] + u * h[:, 0], guess)
+
+
+def fitted_root(x: np.ndarray, d: np.ndarray, guess: float, window: float, degree: int = 2) -> np.ndarray:
+    """Root near `guess` of the least-squares polynomial of `degree` through each row of d, fitted on the
+    points within `window` of the guess (at least degree + 2 of them: the nearest ones where the window
+    holds fewer). Unlike an interpolating cubic, whose root carries the noise of its 4 nodes however dense
+    the grid, the fitted root averages every point near the crossing, so its error falls as 1/√n with the
+    number of points there (the least-squares root, x* = x̂ where p̂(x̂) = 0). All rows share the points.
+
+    The polynomial is p(u) = Σ_k c_k u^k in u = (x − guess)/window; of its real roots the one nearest u = 0
+    is returned (NaN where it has none within the window's span of the fitted points).
+    """
+    near = np.abs(x - guess) <= window
+    if near.sum() < degree + 2:
+        near = np.zeros(x.size, dtype=bool)
+        near[np.argsort(np.abs(x - guess))[: degree + 2]] = True
+    u = (x[near] - guess) / window
+    coef = np.linalg.lstsq(u[:, None] ** np.arange(degree + 1), d[:, near].T, rcond=None)[0].T
+    span = np.max(np.abs(u))
+    if degree == 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            root = -coef[:, 0] / coef[:, 1]
+    else:
+        root = np.full(d.shape[0], np.nan)
+        for r, c in enumerate(coef):
+            roots = np.roots(c[::-1])
+            real = roots[np.abs(roots.imag) < 1e-12].real
+            if real.size:
+                root[r] = real[np.argmin(np.abs(real))]
+    root = np.where(np.abs(root) <= span, root, np.nan)
+    return guess + window * root
