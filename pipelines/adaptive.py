@@ -93,13 +93,13 @@ def parse_settings(raw: dict[str, Any]) -> Settings:
             f"{key}estimator={estimator or '(unset)'}: use binder, peak:<observable> or steepest:<observable>, "
             "e.g. peak:obs/susceptibility"
         )
-    target = float(raw.get("target") or 0)
+    target = float(raw.get("target", 0.01))
     if not target > 0:
         raise ConfigError(f"{key}target={target:g}: the CI half-width to reach must be > 0, in units of {axis}")
-    initial = int(raw.get("initial") or 0)
+    initial = int(raw.get("initial", 5))
     if initial < 3:
         raise ConfigError(f"{key}initial={initial}: the first round needs >= 3 values of {axis} to locate anything")
-    budget = int(raw.get("budget") or 0)
+    budget = int(raw.get("budget", 200))
     batch = raw.get("batch")
     if batch is not None and int(batch) < 1:
         raise ConfigError(f"{key}batch={batch}: trials per round must be >= 1, or null for Ray's free slots")
@@ -149,6 +149,84 @@ class Unit:
         return (e.ci_high - e.ci_low) / 2 if e is not None and math.isfinite(e.ci_high - e.ci_low) else math.inf
 
 
+@dataclass(frozen=True)
+class Axis:
+    """The refined axis's values: where they may lie, how finely, and where the next ones go."""
+
+    low: float
+    high: float
+    step: float
+    """Smallest step between two values (in ln x, a relative step of 1%)."""
+    log: bool = False
+    integer: bool = False
+
+    def text(self, value: float) -> str:
+        """A value as an override, written as its MLflow param will be (Python's repr)."""
+        if self.integer:
+            return str(int(round(float(value))))  # noqa: RUF046
+        return repr(float(f"{value:.4g}")) if self.log else repr(round(float(value), 10))
+
+    def snap(self, value: float) -> float:
+        """`value` inside the bounds, on the grid of `step` from `low` (4 significant digits in ln x)."""
+        value = min(max(value, self.low), self.high)
+        if self.log:
+            return float(self.text(value))
+        return float(self.text(self.low + round((value - self.low) / self.step) * self.step))
+
+    def initial(self, n: int) -> list[float]:
+        space = np.geomspace(self.low, self.high, n) if self.log else np.linspace(self.low, self.high, n)
+        return sorted({self.snap(v) for v in space})
+
+    def propose(self, taken: list[float], estimate, m: int, target: float) -> list[float]:
+        """`m` new values given those `taken` and the current `estimate` (a TransitionEstimate or None):
+        quantiles of N(μ, σ²) with σ = max(CI half-width, target), in ln x on a log axis; without an
+        estimate, the midpoint of the widest gap, m times over. Each moves to the nearest free step; fewer come back
+        when the axis has no free step left."""
+        to_u = (lambda v: np.log(v)) if self.log else (lambda v: np.asarray(v, dtype=float))
+        from_u = (lambda u: float(np.exp(u))) if self.log else float
+        if estimate is not None and math.isfinite(estimate.ci_high - estimate.ci_low):
+            from scipy.stats import norm
+
+            mu = to_u(estimate.location)
+            if self.log:
+                sigma = max(np.log(estimate.ci_high / estimate.ci_low) / 2, target / estimate.location)
+            else:
+                sigma = max((estimate.ci_high - estimate.ci_low) / 2, target)
+            wanted = [from_u(mu + sigma * norm.ppf((j + 0.5) / m)) for j in range(m)]
+            chosen: list[float] = []
+            for w in wanted:
+                v = self.free_near(w, set(taken) | set(chosen))
+                if v is not None:
+                    chosen.append(v)
+            return sorted(chosen)
+        chosen = []
+        for _ in range(m):  # halve the widest gap, again and again
+            u = np.sort(to_u(sorted(set(taken) | set(chosen))))
+            widest = int(np.argmax(np.round(np.diff(u), 9)))  # the first of equal gaps
+            v = self.free_near(from_u((u[widest] + u[widest + 1]) / 2), set(taken) | set(chosen))
+            if v is None:
+                break
+            chosen.append(v)
+        return sorted(chosen)
+
+    def free_near(self, wanted: float, taken: set[float]) -> float | None:
+        """The value nearest `wanted` on the grid of `step`, not in `taken` (None: every step is taken)."""
+        base = self.snap(wanted)
+        for k in range(100_000):
+            for sign in (1, -1) if k else (1,):
+                if self.log and not self.integer:
+                    v = self.snap(base * (1 + self.step) ** (sign * k))
+                else:
+                    v = self.snap(base + sign * k * self.step)
+                if v not in taken:
+                    return v
+            if (base + k * self.step > self.high and base - k * self.step < self.low) and not self.log:
+                return None
+            if self.log and base * (1 + self.step) ** k > self.high and base / (1 + self.step) ** k < self.low:
+                return None
+        return None
+
+
 class AdaptiveSweep:
     """The rounds of one adaptive sweep; `run()` does them all (see the module docstring)."""
 
@@ -182,7 +260,9 @@ class AdaptiveSweep:
                 f"hydra.sweeper.axis={s.axis}: not a numeric key of this config (its value is {value!r}); refine "
                 "a number such as data.temperature, train.lr or model.width"
             )
-        self.integer = isinstance(value, int)
+        integer = isinstance(value, int)
+        step = s.resolution or (1.0 if integer else (0.01 if s.log else s.target / 5))
+        self.axis = Axis(s.low, s.high, step, log=s.log, integer=integer)
         if s.method == "binder":
             size_axis = cfg.analysis.get("size_axis") or "data.L"
             sizes = {o for g in grid for o in g if o.startswith(f"{size_axis}=")}
@@ -229,79 +309,12 @@ class AdaptiveSweep:
         digest = hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:8]
         return f"{experiment}-adaptive-{digest}"
 
-    # ---- values ---------------------------------------------------------------------------------------
-    @property
-    def step(self) -> float:
-        if self.s.resolution is not None:
-            return self.s.resolution
-        return 1.0 if self.integer else self.s.target / 5
-
-    def _text(self, value: float) -> str:
-        """An axis value as an override, written as its MLflow param will be (Python's repr)."""
-        if self.integer:
-            return str(int(round(float(value))))  # noqa: RUF046
-        return repr(float(f"{value:.4g}")) if self.s.log else repr(round(float(value), 10))
-
-    def _snap(self, value: float) -> float:
-        value = min(max(value, self.s.low), self.s.high)
-        if self.s.log:
-            return float(self._text(value))
-        return float(self._text(self.s.low + round((value - self.s.low) / self.step) * self.step))
-
-    def _initial(self) -> list[float]:
-        s = self.s
-        space = np.geomspace(s.low, s.high, s.initial) if s.log else np.linspace(s.low, s.high, s.initial)
-        return sorted({self._snap(v) for v in space})
-
-    def _to_u(self, v):
-        return np.log(v) if self.s.log else np.asarray(v, dtype=float)
-
-    def _from_u(self, u):
-        return float(np.exp(u)) if self.s.log else float(u)
-
-    def propose(self, unit: Unit, m: int) -> list[float]:
-        """`m` new axis values for `unit` (module docstring, step 3); fewer when the axis has no free step."""
-        taken = set(unit.values)
-        chosen: list[float] = []
-        if unit.estimate is not None and math.isfinite(unit.half_width):
-            from scipy.stats import norm
-
-            e = unit.estimate
-            mu = self._to_u(e.location)
-            if self.s.log:
-                sigma = max(np.log(e.ci_high / e.ci_low) / 2, self.s.target / e.location)
-            else:
-                sigma = max(unit.half_width, self.s.target)
-            wanted = [self._from_u(mu + sigma * norm.ppf((j + 0.5) / m)) for j in range(m)]
-        else:  # no estimate yet: halve the widest gaps
-            u = np.sort(self._to_u(sorted(taken)))
-            gaps = np.argsort(np.diff(u))[::-1]
-            wanted = [self._from_u((u[i] + u[i + 1]) / 2) for i in gaps[:m]]
-        for w in wanted:
-            v = self._free_near(w, taken | set(chosen))
-            if v is not None:
-                chosen.append(v)
-        return sorted(chosen)
-
-    def _free_near(self, wanted: float, taken: set[float]) -> float | None:
-        """The value nearest `wanted`, on the resolution grid, not yet taken (None: the axis is full)."""
-        base = self._snap(wanted)
-        for k in range(10_000):
-            for sign in (1, -1) if k else (1,):
-                if self.s.log:
-                    v = self._snap(base * (1 + 0.01 * sign * k)) if not self.integer else self._snap(base + sign * k)
-                else:
-                    v = self._snap(base + sign * k * self.step)
-                if v not in taken and self.s.low <= v <= self.s.high:
-                    return v
-        return None
-
     # ---- one round ------------------------------------------------------------------------------------
     def _jobs(self, plan: dict[str, list[float]]) -> list[list[str]]:
         jobs = []
         for unit in self.units:
             for value in plan.get(unit.label, []):
-                jobs += [[*member, f"{self.s.axis}={self._text(value)}"] for member in unit.members]
+                jobs += [[*member, f"{self.s.axis}={self.axis.text(value)}"] for member in unit.members]
         return jobs
 
     def _launch(self, number: int, plan: dict[str, list[float]]) -> None:
@@ -382,13 +395,13 @@ class AdaptiveSweep:
             f"{len(self.units)} estimate(s) × {self.per_point} trials per value"
         )
         try:
-            self._launch(1, {u.label: self._initial() for u in self.units})
+            self._launch(1, {u.label: self.axis.initial(self.s.initial) for u in self.units})
             client = MlflowClient(tracking_uri=uri)
             parent = tracking.find_sweep(client, [self._experiment_id(client)], self.sweep_name)
             parent_id = parent.info.run_id
             tags = parent.data.tags
             if f"{ROUND_VALUES_TAG}1" not in tags:
-                self._record(client, parent_id, 1, {u.label: self._initial() for u in self.units})
+                self._record(client, parent_id, 1, {u.label: self.axis.initial(self.s.initial) for u in self.units})
             recorded = sorted(int(k[len(ROUND_VALUES_TAG) :]) for k in tags if k.startswith(ROUND_VALUES_TAG))
             number = max(recorded, default=1)
             if number > 1:
@@ -450,7 +463,7 @@ class AdaptiveSweep:
             m = min(per_unit, room)
             if m <= 0:
                 break
-            plan[unit.label] = self.propose(unit, m)
+            plan[unit.label] = self.axis.propose(unit.values, unit.estimate, m, self.s.target)
             room -= len(plan[unit.label])
         return plan
 
