@@ -68,7 +68,10 @@ def test_help_lists_config_groups(run_cli, workdir: Path):
     for group in ("model", "data", "train", "tracking", "cluster", "experiment", "sweep"):
         assert f"\n{group}:" in out.stdout, f"--help does not list the {group} group"
     assert "schema/" not in out.stdout, "the internal schema groups are not a user's choice"
-    assert "\nsweep: ebm_langevin, edge_of_stability, hopfield_capacity, lr_catapult, rbm_ising_grid" in out.stdout
+    assert (
+        "\nsweep: ebm_langevin, edge_of_stability, hopfield_boundary_adaptive, hopfield_capacity, "
+        "hopfield_capacity_adaptive, ising_tc_adaptive, lr_catapult, rbm_ising_grid"
+    ) in out.stdout
 
 
 def _one_line_error(out) -> str:
@@ -121,7 +124,7 @@ def test_a_sweep_file_in_a_config_dir_is_found_and_its_empty_axis_is_one_line(ru
     typo = _one_line_error(run_cli("-cd", str(workdir / "mine"), "+sweep=typo", cwd=workdir))
     assert "data.temperature=hot" in typo
     helped = run_cli("--config-dir", str(workdir / "mine"), "--help", cwd=workdir)
-    assert "\nsweep: ebm_langevin, edge_of_stability, empty, grid, hopfield_capacity" in helped.stdout, helped.stdout
+    assert "\nsweep: ebm_langevin, edge_of_stability, empty, grid, hopfield_boundary_adaptive" in helped.stdout
     unknown = _one_line_error(run_cli("--config-dir", str(workdir / "mine"), "+sweep=nosuch", cwd=workdir))
     assert "choose one of:" in unknown and "grid" in unknown and "rbm_ising_grid" in unknown
     assert not (workdir / "mlflow.db").exists()
