@@ -57,14 +57,14 @@ def main() -> None:
     args = parser.parse_args()
     stats = ["train.steps=300", "train.chains=32", "data.burn_in=200"] if args.quick else []
     # the grid runs what the sweep file sets, with the same command-line changes
-    sweep_file = ["data.burn_in=500", "train.steps=1000", "train.chains=64", "train.thin=2"]
+    sweep_file = ["data.burn_in=300", "train.steps=1000", "train.chains=64", "train.thin=1"]
     target = 0.02 if args.quick else 0.01
     common = [
         *sweep_file,
         *stats,
         "data.algorithm=metropolis",
         "analysis.binder_interpolation=fit",
-        "analysis.binder_window=0.12",
+        "analysis.binder_window=0.06",
     ]
     with tempfile.TemporaryDirectory(prefix="adaptive-bench-") as tmp:
         cwd = Path(tmp)

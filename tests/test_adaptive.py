@@ -106,6 +106,15 @@ def test_the_fitted_crossing_is_exact_for_lines_and_narrows_with_points():
     assert half_width(97) < 0.6 * half_width(13)  # 8× the points near the crossing: ~1/√8 of the width
 
 
+def test_a_window_with_too_few_points_falls_back_to_the_cubic():
+    grid = np.linspace(1.8, 3.0, 5)  # one point within ± 0.06 of the crossing
+    curves = {L: (0.6 - 0.4 * np.tanh((grid - 2.269) * L / 8))[:, None] + np.zeros((5, 3)) for L in (8, 16)}
+    fitted = binder_crossing(grid, curves, interpolation="fit", window=0.06, rng=1)
+    cubic = binder_crossing(grid, curves, interpolation="cubic", rng=1)
+    assert fitted.location == cubic.location
+    assert fitted.details["fit_points"]["8-16"].startswith("cubic")
+
+
 # ---- the command line: bad input, and a real sweep stopped and continued ---------------------------------
 
 SMALL = [

@@ -42,6 +42,9 @@ from models.transitions.fits import crossing_batch, fit_tanh, fitted_root, peak_
 SHAPES = ("parabola", "gaussian", "lorentzian")
 COMBINE = ("largest", "mean")
 INTERPOLATIONS = ("cubic", "linear", "fit")
+FIT_POINTS = 5
+"""Points within the window a fitted crossing needs; with fewer, the quadratic's bias is unchecked and the
+crossing is interpolated by the cubic instead (``details["fit_points"]`` says which, per pair)."""
 """How `binder_crossing` finds the root of U_L₂ − U_L₁: through the grid, or fitted near the crossing."""
 
 
@@ -189,7 +192,7 @@ def binder_crossing(
     ``window`` of the chord's root (default: a tenth of the swept span) and takes its root
     (`models.transitions.fits.fitted_root`): the points near the crossing are averaged, not interpolated,
     so the interval narrows as 1/√n with n points there. That is what an adaptive sweep, which spends its
-    trials near the crossing, needs.
+    trials near the crossing, needs. With fewer than `FIT_POINTS` points in the window the cubic is used.
 
     ``combine="largest"`` (default) reports the crossing of the two largest sizes, the one least shifted by
     corrections to scaling (the shift shrinks as L^{−ω−1/ν}); ``"mean"`` averages all pairwise crossings.
@@ -211,7 +214,7 @@ def binder_crossing(
     pairs = [(l1, l2) for i, l1 in enumerate(sizes) for l2 in sizes[i + 1 :]]
     used = [(sizes[-2], sizes[-1])] if combine == "largest" else pairs
     boots = {L: bootstrap_means(tab, n_boot, gen) for L, tab in tabs.items()}
-    found, draws = {}, []
+    found, draws, fitted = {}, [], {}
     for l1, l2 in pairs:
         xc, i1, i2 = np.intersect1d(tabs[l1].x, tabs[l2].x, return_indices=True)
         if (l1, l2) not in used and xc.size < 3:
@@ -219,11 +222,15 @@ def binder_crossing(
             continue
         require_points(xc, 3, f"binder_crossing for L={l1} and L={l2}", axis)
         d = (tabs[l2].mean()[i2] - tabs[l1].mean()[i1])[None, :]
-        crossing = float(crossing_batch(xc, d, "linear" if interpolation == "fit" else interpolation)[0])
-        if interpolation == "fit" and math.isfinite(crossing):  # the chord's root centres the fit window
-            guess, half = crossing, window if window is not None else 0.1 * float(xc[-1] - xc[0])
-            crossing = float(fitted_root(xc, d, guess, half)[0])
-        found[f"{l1}-{l2}"] = crossing
+        how = interpolation
+        if how == "fit":  # the chord's root centres the fit window; too few points there: the cubic
+            guess = float(crossing_batch(xc, d, "linear")[0])
+            half = window if window is not None else 0.1 * float(xc[-1] - xc[0])
+            near = int(np.sum(np.abs(xc - guess) <= half)) if math.isfinite(guess) else 0
+            how = "fit" if near >= FIT_POINTS else "cubic"
+            fitted[f"{l1}-{l2}"] = near if how == "fit" else f"cubic: {near} of the {FIT_POINTS} points a fit needs"
+        roots = fitted_root(xc, d, guess, half) if how == "fit" else crossing_batch(xc, d, how)
+        found[f"{l1}-{l2}"] = crossing = float(roots[0])
         if not math.isfinite(crossing) and (l1, l2) in used:
             sign = "+" if d[0, 0] > 0 else "-"
             raise NoCrossingError(
@@ -233,9 +240,7 @@ def binder_crossing(
             )
         if (l1, l2) in used:
             bd = boots[l2][:, i2] - boots[l1][:, i1]
-            draws.append(
-                fitted_root(xc, bd, guess, half) if interpolation == "fit" else crossing_batch(xc, bd, interpolation)
-            )
+            draws.append(fitted_root(xc, bd, guess, half) if how == "fit" else crossing_batch(xc, bd, how))
     location = float(np.mean([found[f"{l1}-{l2}"] for l1, l2 in used]))
     with np.errstate(invalid="ignore"):
         combined = np.mean(draws, axis=0)  # NaN where any used pair failed to cross
@@ -244,7 +249,7 @@ def binder_crossing(
         "sizes": sizes,
         "pairs": found,
         "binder_at_crossing": float(np.interp(location, tabs[sizes[-1]].x, tabs[sizes[-1]].mean())),
-    }
+    } | ({"fit_points": fitted} if fitted else {})
     used_sizes = sorted({L for pair in used for L in pair}, key=float)
     means = np.concatenate([boots[L] for L in used_sizes], axis=1)
     dof = np.concatenate([dof_of(tabs[L]) for L in used_sizes])
