@@ -59,10 +59,6 @@ def _replicated(sweep: Sweep) -> bool:
     return len(sweep.axes.get(REPLICA_AXIS, [])) > 1
 
 
-ESTIMATORS = ("peak", "steepest", "binder")
-"""The transition estimators, by the names the analysis config and the adaptive sweeper use."""
-
-
 def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]:
     """Every configured estimator along every numeric axis, other axes held fixed."""
     size_axis = sweep.analysis.get("size_axis") or "data.L"

@@ -17,7 +17,7 @@ import pytest
 
 from models.transitions import TransitionEstimate, binder_crossing
 from models.transitions.fits import fitted_root
-from pipelines.adaptive import Axis, parse_settings
+from pipelines.adaptive_settings import Axis, parse_settings
 from pipelines.validate import ConfigError
 
 GOOD = {"axis": "data.alpha", "bounds": [0.04, 0.25], "estimator": "steepest:obs/overlap", "target": 0.01}

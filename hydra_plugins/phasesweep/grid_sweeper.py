@@ -56,11 +56,30 @@ class GridSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         if self.adaptive.get("axis"):
-            from hydra_plugins.phasesweep.adaptive_sweeper import sweep_adaptively
-
-            return sweep_adaptively(self, arguments)
+            return self.sweep_adaptively(arguments)
         jobs = self.grid(arguments)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         return [self.launcher.launch(jobs, initial_job_idx=0)]
+
+    def sweep_adaptively(self, arguments: list[str]) -> Any:
+        """Check the adaptive keys and the held grid, then run the rounds (`pipelines.adaptive.AdaptiveSweep`)."""
+        from pipelines.adaptive import AdaptiveSweep
+        from pipelines.adaptive_settings import parse_settings
+        from pipelines.validate import ConfigError
+
+        if not hasattr(self.launcher, "launch_round"):
+            fail("hydra.sweeper.axis: an adaptive sweep launches its rounds through hydra/launcher=ray")
+        try:
+            settings = parse_settings(self.adaptive)
+        except ConfigError as err:
+            fail(str(err))
+        axis = settings.axis
+        if any(a.split("=", 1)[0].lstrip("+~") == axis for a in [*self.params, *arguments]):
+            fail(
+                f"{axis} is the axis the adaptive sweep refines: give its range as "
+                f"hydra.sweeper.bounds=[low,high], not as an override"
+            )
+        grid = self.grid(arguments)
+        return AdaptiveSweep(settings, grid, self.launcher, sweep_dir=self.config.hydra.sweep.dir).run()
