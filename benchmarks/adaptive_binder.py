@@ -34,8 +34,10 @@ def run(args: list[str], cwd: Path) -> float:
     return time.perf_counter() - start
 
 
-def binder_estimate(cwd: Path, sweep_name: str) -> tuple[float, float, int]:
-    """(location, CI half-width, trials) of the sweep's Binder crossing, read back from MLflow."""
+def binder_estimate(cwd: Path, sweep_name: str) -> tuple[float, float, int, bool]:
+    """(location, CI half-width, trials, fitted) of the sweep's Binder crossing, read back from MLflow;
+    `fitted` is False where the crossing was interpolated (too few points in the fit window), whose CI
+    leaves out the interpolation's bias and so does not count as reaching a half-width."""
     from mlflow.tracking import MlflowClient
 
     from workers import tracking
@@ -47,7 +49,8 @@ def binder_estimate(cwd: Path, sweep_name: str) -> tuple[float, float, int]:
     estimates = json.loads(Path(path).read_text())["estimates"]
     e = next(e for e in estimates if e["method"] == "binder")
     trials = len(list(tracking.child_runs(client, parent.info.experiment_id, parent.info.run_id)))
-    return e["location"], (e["ci_high"] - e["ci_low"]) / 2, trials
+    fitted = all(not isinstance(v, str) for v in (e["details"].get("fit_points") or {"": "none"}).values())
+    return e["location"], (e["ci_high"] - e["ci_low"]) / 2, trials, fitted
 
 
 def main() -> None:
@@ -70,21 +73,24 @@ def main() -> None:
         cwd = Path(tmp)
         adaptive_args = ["+sweep=ising_tc_adaptive", *stats, f"hydra.sweeper.target={target}", "sweep_name=adaptive"]
         wall_a = run(adaptive_args, cwd)
-        loc_a, hw_a, n_a = binder_estimate(cwd, "adaptive")
+        loc_a, hw_a, n_a, _ = binder_estimate(cwd, "adaptive")
         print(f"adaptive: {n_a} trials, {wall_a:.0f} s, T_c = {loc_a:.4f} ± {hw_a:.4f} (|Δ| = {abs(loc_a - T_C):.4f})")
         points, wall_g, rows = 5, 0.0, []
         while points <= args.max_points:
             temps = ",".join(f"{t:.6g}" for t in np.linspace(1.8, 3.0, points))
             grid_args = ["-m", "experiment=ising_mc", *common, "data.L=8,16", "seed=0,1,2"]
             wall_g += run([*grid_args, f"data.temperature={temps}", "sweep_name=grid"], cwd)
-            loc, hw, n = binder_estimate(cwd, "grid")
+            loc, hw, n, fitted = binder_estimate(cwd, "grid")
             rows.append((points, n, wall_g, loc, hw))
-            print(f"grid of {points} temperatures: {n} trials, {wall_g:.0f} s so far, T_c = {loc:.4f} ± {hw:.4f}")
-            if hw <= hw_a:
+            how = "fitted" if fitted else "interpolated: too few points near the crossing to count"
+            print(
+                f"grid of {points} temperatures: {n} trials, {wall_g:.0f} s so far, T_c = {loc:.4f} ± {hw:.4f} ({how})"
+            )
+            if fitted and hw <= hw_a:
                 break
             points = 2 * points - 1
         points, n_g, wall_g, loc_g, hw_g = rows[-1]
-        reached = hw_g <= hw_a
+        reached = hw_g <= hw_a and binder_estimate(cwd, "grid")[3]
         print()
         print("| sweep | trials | wall (s) | T_c | CI half-width |")
         print("|---|---|---|---|---|")

@@ -76,6 +76,15 @@ class Unit:
         e = self.estimate
         return (e.ci_high - e.ci_low) / 2 if e is not None and math.isfinite(e.ci_high - e.ci_low) else math.inf
 
+    @property
+    def settled(self) -> bool:
+        """Whether the interval can end the sweep: it counts the data's noise only, so an estimate still
+        limited by the grid (a step between two values, `grid_limited`) or interpolated because its fit
+        window holds too few points (`fit_points`) guides the next round but never stops the sweep."""
+        details = self.estimate.details if self.estimate is not None else {}
+        coarse = any(isinstance(v, str) for v in (details.get("fit_points") or {}).values())
+        return self.estimate is not None and not details.get("grid_limited") and not coarse
+
 
 class AdaptiveSweep:
     """The rounds of one adaptive sweep; `run()` does them all (see the module docstring)."""
@@ -223,7 +232,8 @@ class AdaptiveSweep:
             if unit.estimate is None:
                 shown.append(f"{where}no estimate yet ({unit.why})")
             else:
-                shown.append(f"{where}{unit.estimate.location:.4g} ± {unit.half_width:.2g}")
+                coarse = "" if unit.settled else " (not yet resolved by the grid)"
+                shown.append(f"{where}{unit.estimate.location:.4g} ± {unit.half_width:.2g}{coarse}")
         more = f" (+{len(self.units) - 4} more)" if len(self.units) > 4 else ""
         self.out.print(
             f"[bold]adaptive[/] round {number}: {used}/{s.budget} trials of the budget · "
@@ -294,7 +304,7 @@ class AdaptiveSweep:
 
     def _stop_reason(self, number: int, used: int) -> str:
         s = self.s
-        if all(u.half_width <= s.target for u in self.units):
+        if all(u.settled and u.half_width <= s.target for u in self.units):
             return f"target reached: every CI half-width <= {s.target:g} ({used} trials)"
         if used + self.per_point > s.budget:
             return f"budget spent: {used} of {s.budget} trials; the half-width is still above {s.target:g}"
@@ -304,7 +314,7 @@ class AdaptiveSweep:
 
     def _plan(self, used: int) -> dict[str, list[float]]:
         """The next round's values: `batch` trials (default: Ray's slots) over the units not yet at target."""
-        open_units = [u for u in self.units if u.half_width > self.s.target]
+        open_units = [u for u in self.units if not (u.settled and u.half_width <= self.s.target)]
         batch = self.s.batch or self._slots()
         per_unit = max(1, round(batch / (self.per_point * len(open_units))))
         plan: dict[str, list[float]] = {}
