@@ -191,3 +191,34 @@ def test_a_sweep_stopped_after_two_rounds_continues_at_the_third(tmp_path):
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
     assert "plots/adaptive_alpha.png" in artifacts
     assert "phasesweep.adaptive.stop" in client.get_run(parent.info.run_id).data.tags
+
+
+@pytest.mark.slow
+def test_the_adaptive_binder_sweep_finds_onsagers_critical_temperature(tmp_path):
+    """`+sweep=ising_tc_adaptive` with shorter chains (so a looser target): the located crossing of L = 8
+    and 16 lies within 0.02 of T_c = 2/ln(1 + √2) = 2.26919 (Onsager 1944)."""
+    done = phasesweep(
+        [
+            "+sweep=ising_tc_adaptive",
+            "train.steps=400",
+            "train.chains=48",
+            "hydra.sweeper.target=0.015",
+            "hydra.sweeper.budget=120",
+            "sweep_name=tc",
+        ],
+        tmp_path,
+        timeout=1500,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "target reached" in done.stdout, done.stdout[-2000:]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = client.search_runs(
+        [client.get_experiment_by_name("ising_mc").experiment_id], "tags.`phasesweep.kind` = 'sweep'"
+    )
+    history = client.get_metric_history(parent[0].info.run_id, "adaptive/location")
+    location = history[-1].value
+    assert abs(location - 2.269185) < 0.02, (location, [m.value for m in history])
+    widths = client.get_metric_history(parent[0].info.run_id, "adaptive/half_width")
+    assert widths[-1].value <= 0.015
