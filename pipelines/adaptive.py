@@ -278,8 +278,11 @@ class AdaptiveSweep:
                 reason = self._stop_reason(number, used)
                 if reason:
                     break
-                number += 1
                 plan = self._plan(used)
+                if not any(plan.values()):
+                    reason = f"every value of {s.axis} within the interval is run, {self.axis.step:g} apart"
+                    break
+                number += 1
                 self._record(client, parent_id, number, plan)
                 self._launch(number, plan)
             self.out.print(f"[bold]adaptive[/] stopped after round {number}: {reason}")
