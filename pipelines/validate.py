@@ -178,7 +178,16 @@ def check_rules(cfg: DictConfig, keys) -> None:
 SHAPE_KEYS = ("model.width", "data.L", "data.N", "data.n_samples", "train.sample_chains", "train.chains")
 SHAPE_KEYS += ("train.networks", "train.steps", "train.batch_size")
 """Keys that set a trial's array sizes, in the order a memory refusal names the largest of them."""
-FAMILY_KEYS = ("model.family", "data.kind", "data.cache_dir", "data.alpha", "cluster.address", *SHAPE_KEYS)
+FAMILY_KEYS = (
+    "model.family",
+    "data.kind",
+    "data.cache_dir",
+    "data.alpha",
+    "cluster.address",
+    "model.block",
+    "model.min_size",
+    *SHAPE_KEYS,
+)
 """Every key `validate_family` reads (with the config groups, which fix the rest): a sweep's trials
 that agree on these need its checks only once."""
 
@@ -205,6 +214,9 @@ def validate_family(cfg: DictConfig) -> None:
             f"data.kind={kind!r}: the {name} family does not train on it; use data with kind "
             f"{' or '.join(sorted(checks.data_kinds))}"
         )
+    why = checks.refusal(cfg.model, cfg.data, cfg.train) if checks.refusal is not None else None
+    if why:
+        raise ConfigError(why)
     if checks.memory_bytes is not None:
         need = int(checks.memory_bytes(cfg.model, cfg.data, cfg.train))
         have = machine_memory()

@@ -17,6 +17,7 @@ from workers.families import FAMILIES, base, load_family
 from workers.families.ebm import config as ebm_config
 from workers.families.fullbatch import config as fullbatch_config
 from workers.families.hopfield import config as hopfield_config
+from workers.families.ising_blockspin import config as blockspin_config
 from workers.families.ising_mc import config as ising_mc_config
 from workers.families.random_features import config as rf_config
 from workers.families.rbm import config as rbm_config
@@ -52,6 +53,12 @@ TINY = {
         ising_mc_config.IsingMCModelConfig(),
         base.IsingDataConfig(L=4, burn_in=5, algorithm="wolff"),
         ising_mc_config.MCTrainConfig(steps=10, chains=4),
+        None,
+    ),
+    "ising_blockspin": (
+        blockspin_config.BlockSpinModelConfig(min_size=2),
+        base.IsingDataConfig(L=16, burn_in=5),
+        blockspin_config.BlockSpinTrainConfig(samples=8, chains=4),
         None,
     ),
     "hopfield": (
@@ -119,7 +126,7 @@ def test_metrics_are_finite_namespaced_floats(case):
     for metrics in run(make(case), range(4)):
         assert metrics, "a step returns at least one metric"
         for key, value in metrics.items():
-            assert key.split("/", 1)[0] in {"train", "obs", "chain", "theory"}, key
+            assert key.split("/", 1)[0] in {"train", "obs", "chain", "theory", "rg"}, key
             assert isinstance(value, float) and math.isfinite(value), (key, value)
 
 

@@ -62,6 +62,9 @@ class FamilyChecks:
     """More packable keys for one `data.kind` only, e.g. `{"ising": ("data.temperature",)}`."""
     pack_note: str = ""
     """Why the family cannot pack (shown once when a sweep asks for packs of it)."""
+    refusal: Callable[[Any, Any, Any], str | None] | None = None
+    """`(model, data, train) -> one-line reason | None`: a combination of values the family cannot run
+    (e.g. a lattice side that blocking cannot bring down to its final size), refused before anything runs."""
     pack_refusal: Callable[[Any], str | None] | None = None
     """`(config) -> reason | None`, for a family that packs only some of its trials: why this trial's
     composed config cannot share a pack (e.g. its sampler is not batched), else None."""
