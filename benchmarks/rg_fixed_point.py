@@ -64,15 +64,6 @@ def curve(runs, L, temperatures, level, name, slopes=True):
     return rg.Curve(v, e, *slope)
 
 
-def window(temperatures, large, small, points):
-    """The `points` temperatures nearest the linear crossing of the two curves, and the curves there."""
-    guess = ising.binder_crossing(temperatures, small.values, large.values)
-    idx = np.sort(np.argsort(np.abs(temperatures - guess))[:points])
-    fields = ("values", "stderrs", "slopes", "slope_stderrs")
-    take = lambda c: rg.Curve(*(None if getattr(c, f) is None else getattr(c, f)[idx] for f in fields))  # noqa: E731
-    return temperatures[idx], take(large), take(small)
-
-
 def pairs(L, b, end_sizes):
     """(label, n) for each end size: L blocked n times against L/b blocked n − 1 times."""
     for end in end_sizes:
@@ -158,7 +149,7 @@ def report(runs, temps, L, small, b, n, end, label, name, slopes, args):
 
     def fit(rs):
         large, small_curve = curve(rs, L, temps, n, name, slopes), curve(rs, small, temps, n - 1, name, slopes)
-        return window(temps, large, small_curve, args.fit_points)
+        return rg.nearest_window(temps, large, small_curve, args.fit_points)
 
     t_fit, large, small_curve = fit(runs)
     r = rg.rg_fixed_point(t_fit, large, small_curve, b=b, deg=args.deg, draws=args.draws, seed=n)

@@ -181,6 +181,8 @@ def _binder(sweep: Sweep, axis: str, metric: str, size_axis: str, combo, *, n_bo
 def transition_metrics(estimates: list[dict[str, Any]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for e in estimates:
+        if e["method"] == "rg_match":  # T* and ν go to rg/… (`pipelines.rg_analysis.rg_metrics`)
+            continue
         key = f"transition/{_short(e['axis'])}/{e['method']}/{_short(e['observable'])}"
         if e["fixed"]:
             key += "/" + _label(e["fixed"])
@@ -201,6 +203,12 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
 
     sweep = load_sweep(client, parent_id)
     estimates, notes = estimate_transitions(sweep)
+    flows: dict[str, Any] = {}
+    if sweep.analysis.get("rg_match"):  # a block-spin sweep: the fixed point by Swendsen's matching
+        from pipelines.rg_analysis import rg_estimates
+
+        matched, rg_notes, flows = rg_estimates(sweep)
+        estimates, notes = estimates + matched, notes + rg_notes
     table = results_table(sweep)
     client.log_text(parent_id, json.dumps(table, indent=1, default=str), "sweep_results.json")
     if table:  # the same rows as a table the UI shows (Artifacts, and the Evaluation view)
@@ -216,6 +224,10 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
         parent_id, json.dumps({"estimates": estimates, "notes": notes}, indent=1, default=str), "transitions.json"
     )
     metrics = transition_metrics(estimates)
+    if flows:
+        from pipelines.rg_analysis import rg_metrics
+
+        metrics |= rg_metrics(estimates)
     now = int(time.time() * 1000)
     items = [Metric(k, v, now, 0) for k, v in metrics.items()]
     for chunk in tracking.chunks(items, tracking.MAX_METRICS_PER_BATCH):
@@ -224,6 +236,10 @@ def analyze_sweep(client: MlflowClient, parent_id: str) -> dict[str, Any]:
     from pipelines import plots  # matplotlib: only once there is something to draw
 
     figures: dict[str, Any] = {}
+    if flows:
+        from pipelines.rg_analysis import flow_figure
+
+        figures["plots/rg_flow.png"] = flow_figure(estimates, flows)
     observables = sweep.observables()
     observables = [o for o in observables if not o.endswith("_err")]
     axes = sweep.numeric_axes()

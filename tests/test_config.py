@@ -70,7 +70,7 @@ def test_help_lists_config_groups(run_cli, workdir: Path):
     assert "schema/" not in out.stdout, "the internal schema groups are not a user's choice"
     assert (
         "\nsweep: ebm_langevin, edge_of_stability, hopfield_boundary_adaptive, hopfield_capacity, "
-        "hopfield_capacity_adaptive, ising_tc_adaptive, lr_catapult, rbm_ising_grid"
+        "hopfield_capacity_adaptive, ising_blockspin_fixed_point, ising_tc_adaptive, lr_catapult, rbm_ising_grid"
     ) in out.stdout
 
 

@@ -102,6 +102,11 @@ class AnalysisConfig:
     """How the crossing is found between grid points: `cubic` or `linear` interpolation, or `fit`, a
     least-squares quadratic over the points within `binder_window` of it, whose interval narrows as points
     are added near the crossing (what an adaptive sweep needs)."""
+    rg_match: str | None = None
+    """A block-spin sweep's short-range observable (`nn_correlation`, `nnn_correlation`) matched between
+    lattice sides L and L/b for the RG fixed point T* and exponent ν (`pipelines.rg_analysis`)."""
+    rg_fit_points: int = 4
+    """Temperatures nearest each matched crossing that the cubic fits use."""
     binder_window: float | None = None
     """Half-width of the `fit` window, in units of the swept axis; None: a tenth of the swept span."""
     headline: list[str] = field(default_factory=list)

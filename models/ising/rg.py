@@ -359,3 +359,19 @@ def rg_fixed_point(
         draws=len(boot),
         confidence=confidence,
     )
+
+
+def nearest_window(temperatures, large: Curve, small: Curve, points: int = 4) -> tuple[np.ndarray, Curve, Curve]:
+    """The `points` temperatures nearest the linear crossing of the two curves, and the curves there: a
+    cubic can follow the steep curves of deeply blocked lattices over a few temperatures, not over the
+    whole sweep (its χ²/dof says when it cannot)."""
+    t = np.asarray(temperatures, dtype=np.float64)
+    guess = binder_crossing(t, small.values, large.values)
+    if not math.isfinite(guess):
+        raise ValueError(
+            f"the matched curves do not cross in [{t[0]:g}, {t[-1]:g}]: sweep temperatures on both sides of T*"
+        )
+    idx = np.sort(np.argsort(np.abs(t - guess))[:points])
+    fields = ("values", "stderrs", "slopes", "slope_stderrs")
+    take = lambda c: Curve(*(None if getattr(c, f) is None else getattr(c, f)[idx] for f in fields))  # noqa: E731
+    return t[idx], take(large), take(small)
