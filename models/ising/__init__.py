@@ -45,6 +45,7 @@ from models.ising.sampler import (
     magnetization,
     metropolis_sweeps,
     metropolis_sweeps_population,
+    ordered_start,
     sample,
     wolff_updates,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "observables",
     "onsager_energy",
     "onsager_magnetization",
+    "ordered_start",
     "rg_fixed_point",
     "rg_map",
     "sample",

@@ -27,6 +27,13 @@ from models.ising.checks import Algorithm, check_algorithm, check_chains, check_
 logger = logging.getLogger(__name__)
 
 # ------------------------------------------------------------------------- configurations
+def ordered_start(chains: int, L: int, generator: torch.Generator, device=None) -> torch.Tensor:
+    """`chains` fully ordered int8 lattices (chains, L, L), each of a random sign (one uniform per chain
+    from `generator`): the cold start of every sampler here, equilibrated by its burn-in."""
+    up = torch.rand(chains, 1, 1, generator=generator, device=device) < 0.5
+    return torch.where(up, 1, -1).to(torch.int8).expand(chains, L, L).contiguous()
+
+
 def _neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
     """Σ of the four nearest neighbours of every site, periodic boundaries; shape (..., L, L)."""
     return (
@@ -346,8 +353,7 @@ def sample(
 
     device = torch.device(device)
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    up = torch.rand(chains, 1, 1, generator=gen, device=device) < 0.5
-    s = torch.where(up, 1, -1).to(torch.int8).expand(chains, L, L).contiguous()
+    s = ordered_start(chains, L, gen, device)
     out = torch.empty((chains, per_chain, L, L), dtype=torch.int8, device=device)
 
     if algorithm is Algorithm.wolff:

@@ -26,6 +26,7 @@ from scipy.sparse import csr_array
 from scipy.sparse.csgraph import connected_components
 
 from models.ising.checks import check_chains, check_int, check_temperature
+from models.ising.sampler import ordered_start
 
 
 def _bond_targets(n: int, L: int) -> np.ndarray:
@@ -113,8 +114,7 @@ def sample_sw(
 
     device = torch.device(device)
     gen = torch.Generator(device=device).manual_seed(int(seed))
-    up = torch.rand(chains, 1, 1, generator=gen, device=device) < 0.5
-    s = torch.where(up, 1, -1).to(torch.int8).expand(chains, L, L).contiguous()
+    s = ordered_start(chains, L, gen, device)
     out = torch.empty((chains, per_chain, L, L), dtype=torch.int8, device=device)
     swendsen_wang_sweeps(s, T, burn_in, gen)
     for j in range(per_chain):

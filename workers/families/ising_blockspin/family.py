@@ -108,8 +108,7 @@ class IsingBlockSpinFamily:
     def _sample(self) -> torch.Tensor:
         """train.chains × train.samples Swendsen–Wang configurations, chain-major, int8 (n, L, L)."""
         chains, samples = self.cfg.chains, self.cfg.samples
-        up = torch.rand(chains, 1, 1, generator=self.generator, device=self.device) < 0.5
-        spins = torch.where(up, 1, -1).to(torch.int8).expand(chains, self.L, self.L).contiguous()
+        spins = ising.ordered_start(chains, self.L, self.generator, self.device)
         ising.swendsen_wang_sweeps(spins, self.T, self.burn_in, self.generator)
         records = torch.empty((chains, samples, self.L, self.L), dtype=torch.int8, device=self.device)
         for j in range(samples):

@@ -30,8 +30,7 @@ class IsingMCFamily:
             raise ValueError(f"the ising_mc family samples data.kind=ising, got {data.kind!r}")
         self.L, self.T, self.algorithm = data.L, data.temperature, ising.Algorithm(data.algorithm)
         self.generator = torch.Generator(device=device).manual_seed(spec.seed)
-        up = torch.rand(self.cfg.chains, 1, 1, generator=self.generator, device=device) < 0.5
-        self.spins = torch.where(up, 1, -1).to(torch.int8).expand(self.cfg.chains, self.L, self.L).contiguous()
+        self.spins = ising.ordered_start(self.cfg.chains, self.L, self.generator, device)
         self.updates_per_sweep = 1
         if self.algorithm is ising.Algorithm.wolff:
             _, sizes = ising.wolff_updates(self.spins, self.T, max(data.burn_in, 1), self.generator)

@@ -40,15 +40,7 @@ class IsingMCPopulation:
             raise ValueError(f"a pack of ising_mc trials runs Metropolis on an even L, got {got}")
         self.T = [float(s.data.temperature) for s in specs]
         self.gens = [torch.Generator(device=device).manual_seed(s.seed) for s in specs]
-        shape = (self.chains, self.L, self.L)
-        self.spins = torch.stack(
-            [
-                torch.where(torch.rand(self.chains, 1, 1, generator=g, device=device) < 0.5, 1, -1)
-                .to(torch.int8)
-                .expand(shape)
-                for g in self.gens
-            ]
-        ).contiguous()
+        self.spins = torch.stack([ising.ordered_start(self.chains, self.L, g, device) for g in self.gens])
         ising.metropolis_sweeps_population(self.spins, self.T, lead.data.burn_in, self.gens)
         self.records = torch.empty((self.size, self.chains, self.cfg.steps, self.L, self.L), dtype=torch.int8)
         self.n_recorded = [0] * self.size
