@@ -33,47 +33,69 @@ def rounds_figure(
     size_axis: str | None = None,
     log: bool = False,
 ) -> Figure:
-    """One panel per estimate (at most 6): `observable` of every finished trial against `axis`, coloured by
-    the round that ran it; `estimates` are (label, held values, TransitionEstimate or None)."""
+    """Two panels per estimate (at most 3 estimates): `observable` of every finished trial against `axis`
+    over the whole range, and zoomed on where the rounds gathered, each trial coloured by its round;
+    `estimates` are (label, held values, TransitionEstimate or None)."""
     plt = _plt()
-    shown = estimates[:6]
-    cols = min(3, len(shown))
-    rows = math.ceil(len(shown) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False)
+    shown = estimates[:3]
+    fig, axes = plt.subplots(len(shown), 2, figsize=(11, 3.9 * len(shown)), squeeze=False)
     last = max(rounds.values(), default=1)
     cmap = plt.get_cmap("viridis")
-    for ax, (label, combo, est) in zip(axes.flat, shown, strict=False):
+    for row, (label, combo, est) in zip(axes, shown, strict=False):
         trials = [t for t in sweep.trials if t.status == "finished" and observable in t.metrics]
         trials = [t for t in trials if all(t.values.get(k) == v for k, v in combo.items())]
-        sizes = sorted({t.values.get(size_axis, "") for t in trials}, key=_number) if size_axis else [""]
-        for i, size in enumerate(sizes):
-            mine = [t for t in trials if not size_axis or t.values.get(size_axis) == size]
-            x = [float(t.values[axis]) for t in mine]
-            y = [t.metrics[observable] for t in mine]
-            c = [rounds.get(t.run_id, 1) for t in mine]
-            ax.scatter(
-                x, y, c=c, cmap=cmap, vmin=1, vmax=max(last, 2), marker=MARKERS[i % len(MARKERS)], s=22,
-                edgecolors="k", linewidths=0.3, label=f"{size_axis.rsplit('.', 1)[-1]}={size}" if size else None,
-            )  # fmt: skip
-        if est is not None and math.isfinite(est.ci_low):
-            ax.axvspan(est.ci_low, est.ci_high, color="tab:red", alpha=0.18, lw=0)
-            ax.axvline(
-                est.location, color="tab:red", lw=1.2, label=f"{est.location:.4g} [{est.ci_low:.4g}, {est.ci_high:.4g}]"
-            )
-        if log:
-            log_axis(ax)
-        ax.set_xlabel(axis)
-        ax.set_ylabel(observable)
-        ax.set_title(label if label != "all" else f"{observable} along {axis}", fontsize=10)
-        ax.legend(fontsize=7, loc="best")
-    for ax in list(axes.flat)[len(shown) :]:
-        ax.set_visible(False)
-    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(1, max(last, 2)))
+        for ax, zoom in zip(row, (False, True), strict=True):
+            _draw_rounds(ax, trials, axis, observable, rounds, size_axis, cmap, last)
+            if est is not None and math.isfinite(est.ci_low):
+                band = f"{est.location:.4g} [{est.ci_low:.4g}, {est.ci_high:.4g}]"
+                ax.axvspan(est.ci_low, est.ci_high, color="tab:red", alpha=0.25, lw=0)
+                ax.axvline(est.location, color="tab:red", lw=1.0, label=band)
+            if zoom:
+                _zoom(ax, trials, axis, observable, rounds)
+            if log:
+                log_axis(ax)
+            ax.set_xlabel(axis)
+            ax.set_ylabel(observable)
+            where = f"{observable} along {axis}" if label == "all" else label
+            ax.set_title(f"{where}: rounds after the first" if zoom else where, fontsize=10)
+            ax.legend(fontsize=7, loc="best")
     from matplotlib.ticker import MaxNLocator
 
+    mappable = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(1, max(last, 2)))
     fig.colorbar(mappable, ax=axes, label="round", shrink=0.8, ticks=MaxNLocator(integer=True))
     fig.suptitle(f"adaptive sweep: {len(sweep.trials)} trials in {last} rounds")
     return fig
+
+
+def _draw_rounds(ax, trials, axis, observable, rounds, size_axis, cmap, last) -> None:
+    """The trials as points coloured by round, one marker per system size (a grey legend entry each)."""
+    sizes = sorted({t.values.get(size_axis, "") for t in trials}, key=_number) if size_axis else [""]
+    for i, size in enumerate(sizes):
+        mine = [t for t in trials if not size_axis or t.values.get(size_axis) == size]
+        marker = MARKERS[i % len(MARKERS)]
+        ax.scatter(
+            [float(t.values[axis]) for t in mine],
+            [t.metrics[observable] for t in mine],
+            c=[rounds.get(t.run_id, 1) for t in mine],
+            cmap=cmap, vmin=1, vmax=max(last, 2), marker=marker, s=24, edgecolors="k", linewidths=0.3,
+        )  # fmt: skip
+        if size:
+            ax.scatter([], [], marker=marker, color="0.6", label=f"{size_axis.rsplit('.', 1)[-1]}={size}")
+
+
+def _zoom(ax, trials, axis, observable, rounds) -> None:
+    """Limit the axes to the span of the trials of round 2 on (padded), where the rounds gathered."""
+    later = [t for t in trials if rounds.get(t.run_id, 1) > 1]
+    if not later:
+        return
+    xs = [float(t.values[axis]) for t in later]
+    pad = max(0.15 * (max(xs) - min(xs)), 1e-9)
+    lo, hi = min(xs) - pad, max(xs) + pad
+    ax.set_xlim(lo, hi)
+    ys = [t.metrics[observable] for t in trials if lo <= float(t.values[axis]) <= hi]
+    if ys:
+        span = max(ys) - min(ys) or abs(max(ys)) or 1.0
+        ax.set_ylim(min(ys) - 0.1 * span, max(ys) + 0.1 * span)
 
 
 def boundary_figure(
