@@ -141,6 +141,8 @@ def boundary_figure(
         ax.legend(loc="upper right", fontsize=8)
     if mesh is not None:
         fig.colorbar(mesh, ax=ax, label=observable)
+    pad = 0.02 * (hi - lo)  # the first and last values run sit on the edges of their cells
+    ax.set_xlim(lo - pad, hi + pad)
     if log:
         log_axis(ax)
     ax.set_xlabel(axis)
