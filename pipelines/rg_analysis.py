@@ -100,9 +100,20 @@ def rg_estimates(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str], dict[st
                     "details": details,
                 }
             )
-            t_prime = rg.rg_map(temperatures, k_large, k_small)
+            t_prime = interpolated_map(temperatures, k_large.values, k_small.values)
             maps[label] = [(float(a), float(c)) for a, c in zip(temperatures, t_prime, strict=True) if np.isfinite(c)]
     return estimates, notes, maps
+
+
+def interpolated_map(temperatures: np.ndarray, large: np.ndarray, small: np.ndarray) -> np.ndarray:
+    """The RG map over the whole sweep, T′ solving K_small(T′) = K_large(T), by linear interpolation of the
+    measured K_small where it is monotone in T (a short-range correlation falls with T); NaN where K_large(T)
+    lies outside K_small's measured range. The cubic fits near T* give T* and ν; this only draws the flow."""
+    order = np.argsort(small)
+    if np.any(np.diff(small[order]) <= 0) or not (np.all(np.diff(small) < 0) or np.all(np.diff(small) > 0)):
+        return np.full(len(temperatures), np.nan)
+    t_prime = np.interp(large, small[order], temperatures[order], left=np.nan, right=np.nan)
+    return t_prime
 
 
 def rg_metrics(estimates: list[dict[str, Any]]) -> dict[str, float]:
@@ -150,6 +161,10 @@ def flow_figure(estimates: list[dict[str, Any]], maps: dict[str, list[tuple[floa
                 ms=14,
                 capsize=4,
             )
+    ends = [v for pairs in maps.values() for pair in pairs for v in pair]
+    if ends:  # every arrow's tail and head inside the axes (an annotation outside them is not drawn)
+        pad = 0.03 * (max(ends) - min(ends) or 1.0)
+        ax.set_xlim(min(ends) - pad, max(ends) + pad)
     ax.axvline(T_CRITICAL, color="k", ls="--", lw=0.8, label="T_c (Onsager)")
     ax.set_yticks(range(len(maps)), list(maps))
     ax.set_ylim(-0.6, len(maps) - 0.4)

@@ -64,9 +64,10 @@ def test_a_known_map_gives_back_its_fixed_point_and_exponent():
     metrics = rg_metrics(estimates)
     assert metrics["rg/t_star/64_32/end_32"] == pytest.approx(T_STAR, abs=1e-6)
     assert metrics["rg/nu/64_32/end_16"] == pytest.approx(NU, rel=1e-4)
+    assert all(len(pairs) >= 4 for pairs in maps.values())
     for label, pairs in maps.items():  # T′ − T* = λ (T − T*): the flow runs away from T*
         for t, t_prime in pairs:
-            assert t_prime - T_STAR == pytest.approx(B ** (1 / NU) * (t - T_STAR), abs=1e-6), label
+            assert t_prime - T_STAR == pytest.approx(B ** (1 / NU) * (t - T_STAR), abs=2e-3), label  # linear interp.
     fig = flow_figure(estimates, maps)
     assert len(fig.axes[0].get_yticks()) == 2
 
