@@ -92,6 +92,9 @@ def _zoom(ax, trials, axis, observable, rounds) -> None:
     pad = max(0.15 * (max(xs) - min(xs)), 1e-9)
     lo, hi = min(xs) - pad, max(xs) + pad
     ax.set_xlim(lo, hi)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(5))
     ys = [t.metrics[observable] for t in trials if lo <= float(t.values[axis]) <= hi]
     if ys:
         span = max(ys) - min(ys) or abs(max(ys)) or 1.0
