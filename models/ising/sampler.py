@@ -34,6 +34,24 @@ def ordered_start(chains: int, L: int, generator: torch.Generator, device=None) 
     return torch.where(up, 1, -1).to(torch.int8).expand(chains, L, L).contiguous()
 
 
+def prepared_chains(L, T, n_samples, burn_in, thin, chains, seed, device):
+    """The checked arguments of a sampler that records `n_samples` configurations from `chains` chains:
+    (cold-started spins (chains, L, L), the empty record (chains, per_chain, L, L), the seeded generator,
+    (T, burn_in, thin, per_chain)). Every error names the argument and what it must be."""
+    L = check_int("L", L, 2)
+    T = check_temperature(T)
+    n_samples = check_int("n_samples", n_samples, 1)
+    burn_in = check_int("burn_in", burn_in, 0)
+    thin = check_int("thin", thin, 1)
+    chains = check_chains(chains, n_samples)
+    per_chain = n_samples // chains
+    device = torch.device(device)
+    gen = torch.Generator(device=device).manual_seed(int(seed))
+    spins = ordered_start(chains, L, gen, device)
+    record = torch.empty((chains, per_chain, L, L), dtype=torch.int8, device=device)
+    return spins, record, gen, (T, burn_in, thin, per_chain)
+
+
 def _neighbour_sum(spins: torch.Tensor) -> torch.Tensor:
     """Σ of the four nearest neighbours of every site, periodic boundaries; shape (..., L, L)."""
     return (
@@ -342,19 +360,8 @@ def sample(
     Returns an int8 tensor of ±1 spins of shape (n_samples, L, L) on `device`, reproducible
     under `seed` on a given device type.
     """
-    L = check_int("L", L, 2)
-    T = check_temperature(T)
-    n_samples = check_int("n_samples", n_samples, 1)
     algorithm = check_algorithm(algorithm)
-    burn_in = check_int("burn_in", burn_in, 0)
-    thin = check_int("thin", thin, 1)
-    chains = check_chains(chains, n_samples)
-    per_chain = n_samples // chains
-
-    device = torch.device(device)
-    gen = torch.Generator(device=device).manual_seed(int(seed))
-    s = ordered_start(chains, L, gen, device)
-    out = torch.empty((chains, per_chain, L, L), dtype=torch.int8, device=device)
+    s, out, gen, (T, burn_in, thin, per_chain) = prepared_chains(L, T, n_samples, burn_in, thin, chains, seed, device)
 
     if algorithm is Algorithm.wolff:
         k = _wolff_clusters_per_sweep(s, T, burn_in, gen)

@@ -25,8 +25,8 @@ import torch
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import connected_components
 
-from models.ising.checks import check_chains, check_int, check_temperature
-from models.ising.sampler import ordered_start
+from models.ising.checks import check_int, check_temperature
+from models.ising.sampler import prepared_chains
 
 
 def _bond_targets(n: int, L: int) -> np.ndarray:
@@ -104,18 +104,7 @@ def sample_sw(
     Returns an int8 tensor of ±1 spins of shape (n_samples, L, L) on `device`, reproducible under
     `seed` on a given device type.
     """
-    L = check_int("L", L, 2)
-    T = check_temperature(T)
-    n_samples = check_int("n_samples", n_samples, 1)
-    burn_in = check_int("burn_in", burn_in, 0)
-    thin = check_int("thin", thin, 1)
-    chains = check_chains(chains, n_samples)
-    per_chain = n_samples // chains
-
-    device = torch.device(device)
-    gen = torch.Generator(device=device).manual_seed(int(seed))
-    s = ordered_start(chains, L, gen, device)
-    out = torch.empty((chains, per_chain, L, L), dtype=torch.int8, device=device)
+    s, out, gen, (T, burn_in, thin, per_chain) = prepared_chains(L, T, n_samples, burn_in, thin, chains, seed, device)
     swendsen_wang_sweeps(s, T, burn_in, gen)
     for j in range(per_chain):
         if j:
