@@ -124,6 +124,7 @@ SMALL = [
     "train.steps=10",
     "seed=0,1",
     "hydra.sweeper.target=0.0001",
+    "hydra.sweeper.initial=5",
 ]
 
 
