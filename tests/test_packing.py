@@ -157,6 +157,7 @@ def child_runs(cwd: Path):
     return client, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
 
+@pytest.mark.slow  # two CLI sweeps through Ray and MLflow, a minute each: the default tier keeps ~10 min
 def test_a_packed_sweep_gives_each_member_its_own_run_with_its_unpacked_params(workdir):
     """Six trials in packs of 4: two tasks, six FINISHED child runs, each tagged with its pack and holding the
     same params and trial key as the unpacked sweep's twin. The 1e38 member diverges alone."""
@@ -190,6 +191,7 @@ def test_a_packed_sweep_gives_each_member_its_own_run_with_its_unpacked_params(w
         assert {"plots/samples.png", "plots/training_curves.png"} <= artifacts
 
 
+@pytest.mark.slow  # two CLI sweeps through Ray and MLflow, a minute each: the default tier keeps ~10 min
 def test_a_rerun_with_another_pack_size_skips_finished_members_and_packs_the_rest(workdir):
     first = cli("-m", "experiment=rbm_ising", *TINY, "seed=0,1", "pack.size=2", "sweep_name=grow", cwd=workdir)
     assert first.returncode == 0, first.stdout + first.stderr
