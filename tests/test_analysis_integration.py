@@ -49,6 +49,7 @@ def test_too_few_points_gives_a_clear_note(run_cli, workdir: Path):
     assert "obs/energy" in unknown.stderr, unknown.stderr
 
 
+@pytest.mark.slow  # a sweep and a re-analysis through the CLI, about a minute: the default tier keeps ~10 min
 def test_analyze_command_reproduces_the_automatic_numbers(run_cli, workdir: Path):
     out = run_cli("-m", *MC_TINY, "data.L=4,6", "data.temperature=range(1.8,3.01,0.2)", cwd=workdir)
     assert out.returncode == 0, out.stdout + out.stderr
