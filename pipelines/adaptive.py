@@ -89,8 +89,8 @@ class Unit:
 class AdaptiveSweep:
     """The rounds of one adaptive sweep; `run()` does them all (see the module docstring)."""
 
-    def __init__(self, settings: Settings, grid: list[list[str]], launcher, *, sweep_dir: str = "."):
-        self.s, self.launcher, self.sweep_dir = settings, launcher, sweep_dir
+    def __init__(self, settings: Settings, grid: list[list[str]], launcher):
+        self.s, self.launcher = settings, launcher
         self.out = console()
         try:
             first = launcher.compose([*grid[0], f"{settings.axis}={settings.low:g}"], 0)
@@ -107,8 +107,6 @@ class AdaptiveSweep:
         self.per_point = len(self.units[0].members)
         self.sweep_name = first.get("sweep_name") or self._default_name(first.experiment_name, grid)
         self.job = 0
-        self.rounds_run = 0
-        self.history: list[tuple[int, int, dict[str, tuple[float, float]]]] = []
 
     # ---- checks and naming --------------------------------------------------------------------------
     def _check(self, cfg, grid: list[list[str]]) -> None:
@@ -182,19 +180,17 @@ class AdaptiveSweep:
             return
         self.launcher.launch_round(jobs, self.job, Round(self.sweep_name, number, axes=(self.s.axis,)))
         self.job += len(jobs)
-        self.rounds_run += 1
 
     def _evaluate(self, client: MlflowClient, parent_id: str) -> int:
         """Read the sweep back, re-locate every unit; returns the trials the sweep holds."""
         from models import transitions as tr
 
         sweep = load_sweep(client, parent_id)
-        runs = list(tracking.child_runs(client, sweep_parent_experiment(client, parent_id), parent_id))
+        runs = self._children(client, parent_id)
         held = {r.data.tags.get("phasesweep.trial_key") for r in runs}
         for unit in self.units:
             unit.values = sorted(
-                {float(t.values[self.s.axis]) for t in sweep.trials if _matches(t.values, unit.combo)}
-                | {float(r.data.params[self.s.axis]) for r in runs if _matches(r.data.params, unit.combo)}
+                {float(r.data.params[self.s.axis]) for r in runs if _matches(r.data.params, unit.combo)}
             )
             try:
                 unit.estimate, unit.why = (
@@ -210,19 +206,16 @@ class AdaptiveSweep:
 
         now = int(time.time() * 1000)
         metrics = [Metric("adaptive/trials", used, now, number)]
-        estimates = {}
         for unit in self.units:
             suffix = "" if len(self.units) == 1 else "/" + unit.label
             if unit.estimate is not None:
                 e = unit.estimate
-                estimates[unit.label] = (e.location, unit.half_width)
                 metrics.append(Metric(f"adaptive/location{suffix}", e.location, now, number))
                 if math.isfinite(unit.half_width):
                     metrics.append(Metric(f"adaptive/half_width{suffix}", unit.half_width, now, number))
         for chunk in tracking.chunks(metrics, tracking.MAX_METRICS_PER_BATCH):
             client.log_batch(parent_id, metrics=chunk)
         tracking.set_tags(client, parent_id, {EVALUATED_TAG: str(number)})
-        self.history.append((number, used, estimates))
 
     def _say(self, number: int, used: int) -> None:
         s = self.s
@@ -258,7 +251,7 @@ class AdaptiveSweep:
             self._launch(1, {u.label: self.axis.initial(self.s.initial) for u in self.units})
             client = MlflowClient(tracking_uri=uri)
             parent = tracking.find_sweep(client, [self._experiment_id(client)], self.sweep_name)
-            parent_id = parent.info.run_id
+            parent_id, self.experiment_id = parent.info.run_id, parent.info.experiment_id
             tags = parent.data.tags
             if f"{ROUND_VALUES_TAG}1" not in tags:
                 self._record(client, parent_id, 1, {u.label: self.axis.initial(self.s.initial) for u in self.units})
@@ -297,11 +290,15 @@ class AdaptiveSweep:
     def _experiment_id(self, client: MlflowClient) -> str:
         return client.get_experiment_by_name(self.cfg.tracking.experiment or self.cfg.experiment_name).experiment_id
 
+    def _children(self, client: MlflowClient, parent_id: str) -> list:
+        """Every child run of the sweep, whatever its round or status."""
+        return list(tracking.child_runs(client, self.experiment_id, parent_id))
+
     def _record(self, client: MlflowClient, parent_id: str, number: int, plan: dict[str, list[float]]) -> None:
         tracking.set_tags(client, parent_id, {f"{ROUND_VALUES_TAG}{number}": json.dumps(plan)})
 
     def _complete(self, client: MlflowClient, parent_id: str, number: int, plan: dict[str, list[float]]) -> bool:
-        runs = list(tracking.child_runs(client, sweep_parent_experiment(client, parent_id), parent_id))
+        runs = self._children(client, parent_id)
         done = sum(r.data.tags.get(ROUND_TAG) == str(number) and r.info.status == "FINISHED" for r in runs)
         return done >= len(self._jobs(plan))
 
@@ -337,7 +334,7 @@ class AdaptiveSweep:
         return max(1, int(cpus // max(float(self.cfg.resources.cpus), 1e-3)))
 
     def _finish(self, client: MlflowClient, parent_id: str, number: int, reason: str) -> None:
-        runs = list(tracking.child_runs(client, sweep_parent_experiment(client, parent_id), parent_id))
+        runs = self._children(client, parent_id)
         statuses = [r.data.tags.get("phasesweep.status", "") for r in runs]
         counts = {k: sum(st == k for st in statuses) for k in ("finished", "diverged", "failed")}
         tracking.set_tags(
@@ -381,10 +378,6 @@ class AdaptiveSweep:
                 lines.append(f"- {unit.estimate.location:.4g} ± {unit.half_width:.2g}{where}")
         lines.append(f"\nSee `plots/adaptive_{_short(self.s.axis)}.png` (points coloured by round).")
         return "\n".join(lines)
-
-
-def sweep_parent_experiment(client: MlflowClient, parent_id: str) -> str:
-    return client.get_run(parent_id).info.experiment_id
 
 
 def _short(key: str) -> str:

@@ -82,4 +82,4 @@ class GridSweeper(Sweeper):
                 f"hydra.sweeper.bounds=[low,high], not as an override"
             )
         grid = self.grid(arguments)
-        return AdaptiveSweep(settings, grid, self.launcher, sweep_dir=self.config.hydra.sweep.dir).run()
+        return AdaptiveSweep(settings, grid, self.launcher).run()
