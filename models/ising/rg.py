@@ -145,8 +145,11 @@ def _slope_estimate(g: np.ndarray, energy: np.ndarray, T: float) -> Estimate:
     return Estimate(float(f(prims.reshape(-1, 3).mean(0))), _jackknife(sums, counts, f))
 
 
-def level_observables(levels: list[torch.Tensor], T: float, *, chains: int = 1) -> list[BlockObservables]:
-    """Observables with standard errors on every level of `block_levels` (levels[0] unblocked).
+def level_observables(
+    levels: list[torch.Tensor], T: float, *, chains: int = 1, skip: int = 0
+) -> list[BlockObservables]:
+    """Observables with standard errors on every level of `block_levels` (levels[0] unblocked), or on
+    levels[skip:] only (levels[0] is still read: the slopes need the unblocked energy H₀).
 
     Each level keeps the chain-major layout of its input (`chains` equal time series), so ⟨|m|⟩,
     U₄ and e come from `observables(level, T, chains=chains)` (autocorrelation-aware errors and a
@@ -158,6 +161,8 @@ def level_observables(levels: list[torch.Tensor], T: float, *, chains: int = 1) 
     energy = (energy_per_spin(levels[0].cpu()).double() * levels[0].shape[-1] ** 2).numpy().reshape(chains, -1)
     out = []
     for level, spins in enumerate(levels):
+        if level < skip:
+            continue
         obs = observables(spins.cpu(), T, chains=chains)
         corr = neighbour_correlations(spins.cpu()).numpy().reshape(chains, n // chains, 2)
         out.append(

@@ -48,6 +48,10 @@ OBSERVABLES = (
 )
 
 
+TIE_SEED = 7_919
+"""Offset of the tie generator's seed from the trial's, so ties never reuse the sampler's random numbers."""
+
+
 class IsingBlockSpinFamily:
     headline_metric = "rg/nn_correlation"
 
@@ -63,7 +67,9 @@ class IsingBlockSpinFamily:
         self.L, self.T, self.burn_in = data.L, data.temperature, data.burn_in
         self.b, self.min_size = model.block, model.min_size
         self.device = device
-        self.generator = torch.Generator(device=device).manual_seed(spec.seed)
+        self.seed = spec.seed
+        self.generator = torch.Generator(device=device).manual_seed(TIE_SEED + spec.seed)
+        """Draws the signs of tied blocks; the sample has its own generator, seeded by `spec.seed`."""
         self.levels: list[torch.Tensor] = []
         """Level 0 (the sample, chain-major: rows [c·k, (c+1)·k) are chain c's series) and the current level."""
         self.level = -1
@@ -106,21 +112,18 @@ class IsingBlockSpinFamily:
 
     # ------------------------------------------------------------------------ the work
     def _sample(self) -> torch.Tensor:
-        """train.chains × train.samples Swendsen–Wang configurations, chain-major, int8 (n, L, L)."""
+        """train.chains × train.samples Swendsen–Wang configurations, chain-major, int8 (n, L, L), from
+        `models.ising.sample_sw` seeded by the trial's seed (block ties draw from their own generator)."""
         chains, samples = self.cfg.chains, self.cfg.samples
-        spins = ising.ordered_start(chains, self.L, self.generator, self.device)
-        ising.swendsen_wang_sweeps(spins, self.T, self.burn_in, self.generator)
-        records = torch.empty((chains, samples, self.L, self.L), dtype=torch.int8, device=self.device)
-        for j in range(samples):
-            if j:
-                ising.swendsen_wang_sweeps(spins, self.T, self.cfg.thin, self.generator)
-            records[:, j] = spins
-        return records.reshape(chains * samples, self.L, self.L)
+        return ising.sample_sw(
+            self.L, self.T, chains * samples, chains=chains, burn_in=self.burn_in, thin=self.cfg.thin,
+            seed=self.seed, device=self.device,
+        )  # fmt: skip
 
     def _measure(self, level: int) -> dict[str, float]:
         """The current level's observables as `rg/<name>` (for the chart against the step) and
         `obs/<name>_l<level>` (a final metric per level), each with its `_err`."""
-        est = ising.level_observables(self.levels, self.T, chains=self.cfg.chains)[-1]
+        est = ising.level_observables(self.levels, self.T, chains=self.cfg.chains, skip=len(self.levels) - 1)[-1]
         out: dict[str, float] = {"rg/L": float(est.L)}
         for name in OBSERVABLES:
             e = getattr(est, name)
