@@ -58,22 +58,28 @@ def test_a_second_driver_refuses_a_live_sweep(tmp_path):
 
 def test_a_killed_driver_is_resumed_once_its_leases_expire(tmp_path):
     client = store(tmp_path)
-    args = [*SWEEP, "tracking.lease_s=120"]  # outlasts the rerun's start-up even on a loaded machine
+    # long trials, so both are still running when the kill comes; the CI record once had one trial finish
+    # before the other had logged its first 100 steps
+    steps = 3 * STEPS
+    args = [*SWEEP, f"train.steps={steps}", "tracking.lease_s=120"]  # the lease outlasts the rerun's start-up
     first = launch(args, tmp_path, new_session=True)
     wait_for(lambda: steps_logged(client) >= 100, 240, "a checkpoint of the first driver's trials")
     # the driver, Ray's head and both workers at once: no handler runs, no worker lives on to finish its
     # trial, and the runs stay RUNNING with their last heartbeat
     assert kill_session(first) >= 3
     first.communicate(timeout=60)
-    assert {r.info.status for r in children(client)} == {"RUNNING"}
+    statuses = [r.info.status for r in children(client)]
+    running = statuses.count("RUNNING")
+    assert running >= 1 and set(statuses) <= {"RUNNING", "FINISHED"}, statuses
     again = cli(*args, cwd=tmp_path, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     text = " ".join(again.stdout.split())
     assert "to let go of their runs" in text  # it waited for the leases instead of writing beside them
-    assert "skipped 0 · resumed 2 · new 0" in text, text
-    finished = assert_exactly_once(client, STEPS, n_trials=2)
-    resumed_from = [int(r.data.tags["phasesweep.resumed_from"]) for r in finished]
-    assert all(step >= 50 for step in resumed_from), resumed_from  # from checkpoints, not from scratch
+    assert f"skipped {2 - running} · resumed {running} · new 0" in text, text
+    finished = assert_exactly_once(client, steps, n_trials=2)
+    resumed_from = sorted(int(r.data.tags["phasesweep.resumed_from"]) for r in finished)
+    # the trials the kill cut short resume from checkpoints, not from scratch; one that had finished keeps 0
+    assert sum(step >= 50 for step in resumed_from) == running, resumed_from
 
 
 SPOIL_SPOOL = textwrap.dedent(
