@@ -21,6 +21,7 @@ from workers.families.ising_blockspin import config as blockspin_config
 from workers.families.ising_mc import config as ising_mc_config
 from workers.families.random_features import config as rf_config
 from workers.families.rbm import config as rbm_config
+from workers.families.rbm_flow import config as rbm_flow_config
 from workers.families.sgld import config as sgld_config
 from workers.spec import TrialSpec
 
@@ -59,6 +60,23 @@ TINY = {
         blockspin_config.BlockSpinModelConfig(min_size=2),
         base.IsingDataConfig(L=16, burn_in=5),
         blockspin_config.BlockSpinTrainConfig(samples=8, chains=4),
+        None,
+    ),
+    "rbm_flow": (
+        rbm_flow_config.RBMFlowModelConfig(width=4),
+        base.IsingDataConfig(L=4, burn_in=5),
+        rbm_flow_config.RBMFlowTrainConfig(
+            steps=6,
+            temperatures=3,
+            samples_per_T=20,
+            epochs=1,
+            batch_size=10,
+            starts=[1.5, 4.0],
+            flows=8,
+            thermometer_samples=16,
+            thermometer_step=0.5,
+            stationary_steps=3,
+        ),
         None,
     ),
     "hopfield": (
@@ -126,7 +144,7 @@ def test_metrics_are_finite_namespaced_floats(case):
     for metrics in run(make(case), range(4)):
         assert metrics, "a step returns at least one metric"
         for key, value in metrics.items():
-            assert key.split("/", 1)[0] in {"train", "obs", "chain", "theory", "rg"}, key
+            assert key.split("/", 1)[0] in {"train", "obs", "chain", "theory", "rg", "flow"}, key
             assert isinstance(value, float) and math.isfinite(value), (key, value)
 
 

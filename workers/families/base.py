@@ -12,8 +12,9 @@ constructed once per trial:
 
 Metric names are namespaced: `train/…` (per-step learning signals), `obs/…` (order parameters and
 observables), `chain/…` (sampler diagnostics), `theory/<swept key>` (where theory puts the transition along
-that axis for this trial, e.g. `theory/model.width` = n_train; the sweep's plots draw it). `sys/…` is the
-loop's.
+that axis for this trial, e.g. `theory/model.width` = n_train; the sweep's plots draw it), `rg/…` (a
+block-spin level's observables, step = level), `flow/…` (an RBM flow's temperatures, step = flow step).
+`sys/…` is the loop's.
 
 The schemas here are the bases every family's own schemas extend (`ModelConfig`, `DataConfig`,
 `TrainConfig`), and the data kinds more than one family trains on (Ising samples, digits). They are
