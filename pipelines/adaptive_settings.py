@@ -13,7 +13,7 @@ import numpy as np
 
 from pipelines.validate import ConfigError
 
-ESTIMATORS = ("peak", "steepest", "binder")
+ESTIMATORS = ("peak", "steepest", "onset", "binder")
 """The transition estimators, by the names the analysis config uses (`pipelines.analyze.locate`)."""
 
 
@@ -54,8 +54,8 @@ def parse_settings(raw: dict[str, Any]) -> Settings:
     method, _, observable = estimator.partition(":")
     if method not in ESTIMATORS or (method == "binder") != (not observable):
         raise ConfigError(
-            f"{key}estimator={estimator or '(unset)'}: use binder, peak:<observable> or steepest:<observable>, "
-            "e.g. peak:obs/susceptibility"
+            f"{key}estimator={estimator or '(unset)'}: use binder, peak:<observable>, steepest:<observable> or "
+            "onset:<observable>, e.g. peak:obs/susceptibility"
         )
     target = float(raw.get("target", 0.01))
     if not target > 0:

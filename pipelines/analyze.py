@@ -6,13 +6,16 @@ the observables named in the experiment's `analysis` config change sharply:
 
 - `peak`: the location of a susceptibility-like peak, refined by a local fit;
 - `steepest`: the steepest change of an order parameter (tanh fit);
+- `onset`: the corner of a curve flat on one side and rising on the other (a rounded-hinge fit), with
+  its slope, rounding width and sharpness, fitted up to the last value at which no run diverged;
 - `binder`: the crossing of the curves for different system sizes (`analysis.size_axis`).
 
 Each estimate has a bootstrap confidence interval over the `seed` replicas (parametric, from
 the trial's own `<observable>_err`, when there is one replica). Replicas are aggregated to
 mean ± standard error, never treated as separate points. Logged to the parent run:
 
-- metrics `transition/<axis>/<method>/<observable>[/<other axes>]` with `…_ci_low`/`…_ci_high`;
+- metrics `transition/<axis>/<method>/<observable>[/<other axes>]` with `…_ci_low`/`…_ci_high`
+  (and `…_sharpness` for an onset);
 - `transitions.json`: every estimate and every note (e.g. too few points);
 - `sweep_results.json`: one row per trial;
 - plots: observables vs each axis (Onsager overlaid where it applies, estimates as bands),
@@ -81,7 +84,7 @@ def estimate_transitions(sweep: Sweep) -> tuple[list[dict[str, Any]], list[str]]
 
     for axis in [a for a in sweep.numeric_axes() if a != size_axis]:
         for combo in other_combinations(sweep, axis):
-            for method in ("peak", "steepest"):
+            for method in ("peak", "steepest", "onset"):
                 for obs in cfg.get(method) or []:
                     record(axis, combo, method, obs)
         binder = cfg.get("binder")
@@ -104,38 +107,78 @@ def crossing_combinations(sweep: Sweep, axis: str) -> list[dict[str, str]]:
 
 
 def locate(sweep: Sweep, axis: str, method: str, observable: str, combo: dict[str, str], *, rng):
-    """One transition estimate (`models.transitions.TransitionEstimate`): `method` ("peak", "steepest" or
-    "binder") of `observable` along `axis`, the other axes held at `combo`, with the bootstrap settings of
-    the sweep's analysis config. Raises the estimators' TooFewPointsError / NoCrossingError / ValueError."""
+    """One transition estimate (`models.transitions.TransitionEstimate`): `method` ("peak", "steepest",
+    "onset" or "binder") of `observable` along `axis`, the other axes held at `combo`, with the bootstrap
+    settings of the sweep's analysis config. Raises the estimators' TooFewPointsError / NoCrossingError /
+    ValueError (NoOnsetError is one)."""
     from models import transitions as tr
 
     cfg = sweep.analysis
     boot = {"n_boot": int(cfg.get("n_boot") or 500), "level": float(cfg.get("level") or 0.95), "rng": rng}
     if method == "binder":
         return _binder(sweep, axis, observable, cfg.get("size_axis") or "data.L", combo, **boot)
-    fn = {"peak": tr.peak_location, "steepest": tr.steepest_change}[method]
+    fn = {"peak": tr.peak_location, "steepest": tr.steepest_change, "onset": tr.onset_location}[method]
     x, y = series(sweep, axis, observable, combo)
     stderr = None
     if not _replicated(sweep):
         _, err = series(sweep, axis, f"{observable}_err", combo)
         stderr = err if len(err) == len(y) else None
+    extra: dict[str, Any] = {}
+    diverged = first_divergence(sweep, axis, combo) if method == "onset" else None
+    if diverged is not None:  # the onset regime ends where runs start to diverge
+        stable = x[x < diverged]
+        if not stable.size:
+            raise tr.TooFewPointsError(
+                f"onset_location: a run along {axis} diverged at {diverged:g}, its smallest value; no stable "
+                "point is left to fit"
+            )
+        extra["upper"] = float(stable.max())
     if log_scaled(sweep, axis):  # fit in u = ln x, report in x
         fn = _in_log_space(fn)
-    return fn(x, y, stderr=stderr, axis=axis, **boot)
+    est = fn(x, y, stderr=stderr, axis=axis, **boot, **extra)
+    if diverged is not None:
+        from dataclasses import replace
+
+        est = replace(est, details=est.details | {"diverged_from": diverged})
+    return est
+
+
+DIVERGED = "obs/diverged"
+"""A trial's divergence indicator (1: diverged), for a family that stops a blowing-up run itself and
+finishes it with that outcome (`fullbatch`); a run a non-finite value stopped has status `diverged`."""
+
+
+def first_divergence(sweep: Sweep, axis: str, combo: dict[str, str]) -> float | None:
+    """The smallest value of `axis` at which a trial matching `combo` diverged (status `diverged`, or
+    `DIVERGED` logged as 1); None if none did. An onset is fitted only below it: past it the observable
+    measures the blow-up (for the catapult's peak loss, the divergence cut-off), not the onset regime."""
+    found = [
+        float(t.values[axis])
+        for t in sweep.trials
+        if all(t.values.get(k) == v for k, v in combo.items())
+        and is_number(t.values.get(axis, ""))
+        and (t.status == "diverged" or t.metrics.get(DIVERGED, 0.0) >= 0.5)
+    ]
+    return min(found, default=None)
 
 
 def _in_log_space(fn):
     """`fn` fitted against u = ln x: the location and its CI are mapped back by exp, the fitted width w
-    of a steepest change stays in ln units (a relative width: the change spans x₀·e^{±w}), and the
-    estimate says `scale: log`."""
+    of a steepest change or an onset stays in ln units (a relative width: the change spans x₀·e^{±w}), an
+    onset's slope and sharpness are per ln x, and the estimate says `scale: log`. An onset's `upper` is
+    given in x and its `fit_range` reported in x."""
 
     def fitted(x, y, **kwargs):
         from dataclasses import replace
 
+        if kwargs.get("upper") is not None:
+            kwargs["upper"] = math.log(kwargs["upper"])
         est = fn(np.log(np.asarray(x, dtype=float)), y, **kwargs)
         details = est.details | {"scale": "log"}
         if "grid_max" in details:
             details["grid_max"] = float(np.exp(details["grid_max"]))
+        if "fit_range" in details:
+            details["fit_range"] = [float(np.exp(v)) for v in details["fit_range"]]
         back = (float(np.exp(v)) for v in (est.location, est.ci_low, est.ci_high))
         return replace(est, **dict(zip(("location", "ci_low", "ci_high"), back, strict=True)), details=details)
 
@@ -190,6 +233,9 @@ def transition_metrics(estimates: list[dict[str, Any]]) -> dict[str, float]:
             value = e.get(field_name)
             if value is not None and math.isfinite(value):
                 out[key + suffix] = float(value)
+        sharpness = (e.get("details") or {}).get("sharpness") if e["method"] == "onset" else None
+        if sharpness is not None and math.isfinite(sharpness):
+            out[key + "_sharpness"] = float(sharpness)
     return out
 
 
@@ -298,7 +344,13 @@ def _headline(sweep: Sweep, observables: list[str]) -> list[str]:
         if chosen:
             return chosen[:2]
     # the order parameter first (it has exact theory to compare with), then the peaked response
-    chosen = [*(cfg.get("steepest") or []), *(cfg.get("peak") or []), *([cfg["binder"]] if cfg.get("binder") else [])]
+    chosen = [
+        *(cfg.get("steepest") or []),
+        *(cfg.get("onset") or []),
+        *(cfg.get("peak") or []),
+        *([cfg["binder"]] if cfg.get("binder") else []),
+    ]
+    chosen = list(dict.fromkeys(chosen))
     ranked = [o for o in chosen if o in observables] + [o for o in observables if o not in chosen]
     twinned = {o.replace("obs/model_", "obs/data_", 1) for o in ranked if o.startswith("obs/model_")}
     chosen = [o for o in ranked if o not in twinned]
@@ -339,7 +391,13 @@ def describe_sweep(sweep: Sweep, tags: dict[str, str], estimates: list[dict[str,
             details = e.get("details") or {}
             if details.get("scale") == "log":
                 line += ", fitted in log space"
-            if details.get("grid_limited"):
+            if e["method"] == "onset" and details.get("sharpness") is not None:
+                line += f", slope {details['slope']:.3g}"
+                if details.get("grid_limited"):  # w unresolved: the sharpness s/(Δ/2) is a lower bound
+                    line += f", a corner sharper than the grid, sharpness ≥ {details['sharpness']:.3g}"
+                else:
+                    line += f", rounding width {details['width']:.3g}, sharpness {details['sharpness']:.3g}"
+            elif details.get("grid_limited"):
                 line += ", sharper than the grid (CI: the bracketing grid points)"
             if sum(map(len, lines)) + len(line) > MAX_NOTE - 400:
                 break
@@ -362,7 +420,13 @@ def describe_sweep(sweep: Sweep, tags: dict[str, str], estimates: list[dict[str,
 def _ranked(sweep: Sweep, observables: list[str]) -> list[str]:
     """Configured observables first, then the rest."""
     cfg = sweep.analysis
-    chosen = [*(cfg.get("peak") or []), *(cfg.get("steepest") or []), *([cfg["binder"]] if cfg.get("binder") else [])]
+    chosen = [
+        *(cfg.get("peak") or []),
+        *(cfg.get("steepest") or []),
+        *(cfg.get("onset") or []),
+        *([cfg["binder"]] if cfg.get("binder") else []),
+    ]
+    chosen = list(dict.fromkeys(chosen))
     return [o for o in chosen if o in observables] + [o for o in observables if o not in chosen]
 
 

@@ -77,7 +77,7 @@ def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
     for run in tracking.child_runs(client, parent.info.experiment_id, parent_id):
         if run.info.status != "FINISHED" and run.data.tags.get("phasesweep.status") != "failed":
             continue  # interrupted runs are not results
-        values = {a: _param_value(run.data.params, a) for a in axes}
+        values = {a: _as_swept(_param_value(run.data.params, a), axes[a]) for a in axes}
         if not sweep.analysis:
             sweep.analysis = _analysis_params(run.data.params)
         status = run.data.tags.get("phasesweep.status", "finished")
@@ -102,6 +102,15 @@ def _analysis_params(params: dict[str, str]) -> dict[str, Any]:
 
 def _param_value(params: dict[str, str], axis: str) -> str:
     return params.get(axis.lstrip("+~"), "")
+
+
+def _as_swept(value: str, swept: list[str]) -> str:
+    """A trial's logged value written as the sweep wrote it: the params hold the resolved config, where
+    `train.lr_scaled=1` becomes `1.0`, while the axis keeps the command line's `1`; every comparison of a
+    trial with an axis value is between strings, so a number equal to a swept one takes its spelling."""
+    if value in swept or not is_number(value):
+        return value
+    return next((v for v in swept if is_number(v) and float(v) == float(value)), value)
 
 
 def series(sweep: Sweep, axis: str, metric: str, fixed: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:

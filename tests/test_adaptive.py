@@ -69,7 +69,7 @@ def test_a_full_axis_gives_fewer_values():
     "change, message",
     [
         ({"bounds": [0.25, 0.04]}, "low must be below high"),
-        ({"estimator": "median:obs/overlap"}, "use binder, peak:<observable> or steepest:<observable>"),
+        ({"estimator": "median:obs/overlap"}, "use binder, peak:<observable>, steepest:<observable> or"),
         ({"estimator": "binder:obs/x"}, "use binder"),
         ({"target": 0}, "must be > 0"),
         ({"target": -0.1}, "must be > 0"),

@@ -174,12 +174,12 @@ def test_double_descent_peaks_at_the_interpolation_threshold(workdir: Path):
     assert f"**{est['location']:.4g}**" in note and "fitted in log space" in note, note
 
 
-def _estimates(workdir: Path, axis: str, observable: str) -> dict[str, dict]:
+def _estimates(workdir: Path, axis: str, observable: str, method: str) -> dict[str, dict]:
     found = parent_json(workdir, "transitions.json")["estimates"]
     return {
         "/".join(f"{k}={v}" for k, v in e["fixed"].items()): e
         for e in found
-        if e["axis"] == axis and e["observable"] == observable
+        if e["axis"] == axis and e["observable"] == observable and e["method"] == method
     }
 
 
@@ -187,18 +187,23 @@ def _estimates(workdir: Path, axis: str, observable: str) -> dict[str, dict]:
 def test_the_catapult_sweep_locates_eta_lambda0_2_at_both_widths(workdir: Path):
     out = cli("+sweep=lr_catapult", cwd=workdir, timeout=1200)
     assert out.returncode == 0, out.stdout + out.stderr
-    peaks = _estimates(workdir, "train.lr_scaled", "obs/edge_ratio")
+    peaks = _estimates(workdir, "train.lr_scaled", "obs/edge_ratio", "peak")
     assert set(peaks) == {"model.width=512", "model.width=2048"}, peaks
     for est in peaks.values():
         assert est["location"] == pytest.approx(2.0, abs=0.2), est
         assert est["details"]["scale"] == "log"
-    jumps = _estimates(workdir, "train.lr_scaled", "obs/log_peak_loss_ratio")
+    jumps = _estimates(workdir, "train.lr_scaled", "obs/log_peak_loss_ratio", "steepest")
     narrow, wide = jumps["model.width=512"], jumps["model.width=2048"]
     # wider nets spike harder and closer to η·λ₀ = 2: the jump of log10(peak/initial loss) is taller, and
     # the steepest rise sits nearer the threshold (a narrow net's kernel adapts before the loss can spike)
     assert wide["details"]["amplitude"] > narrow["details"]["amplitude"], (narrow, wide)
     assert 2.0 < wide["location"] < narrow["location"], (narrow, wide)
-    for est in _estimates(workdir, "train.lr_scaled", "obs/diverged").values():
+    onsets = _estimates(workdir, "train.lr_scaled", "obs/log_peak_loss_ratio", "onset")
+    # the rise starts at the threshold and is steeper past it at the larger width (its slope per ln η·λ₀)
+    for est in onsets.values():
+        assert 1.7 < est["location"] < 2.1 and est["details"]["diverged_from"] >= 4, est
+    assert onsets["model.width=2048"]["details"]["slope"] > onsets["model.width=512"]["details"]["slope"], onsets
+    for est in _estimates(workdir, "train.lr_scaled", "obs/diverged", "steepest").values():
         assert 2.4 < est["location"] < 8 and est["ci_low"] <= est["location"] <= est["ci_high"], est
         assert est["details"]["grid_limited"] and est["ci_high"] > est["ci_low"], est  # a bracket, not a point
     client = store(workdir)

@@ -18,6 +18,7 @@ from models.transitions import (
     TooFewPointsError,
     aggregate_replicas,
     binder_crossing,
+    onset_location,
     peak_location,
     steepest_change,
 )
@@ -220,3 +221,109 @@ def test_bad_options_are_named():
         steepest_change(X, tanh_sweep(0), level=95, n_boot=10)
     with pytest.raises(ValueError, match=r"combine must be one of 'largest', 'mean', got 'all'"):
         binder_crossing(X, binder_sweep(0), combine="all")
+
+
+# ------------------------------------------------------------------------ onset (rounded hinge)
+def hinge_sweep(seed: int, w: float = 0.06, s: float = 2.0, noise: float = 0.02, replicas: int = 4) -> np.ndarray:
+    """y(x) = 0.3 + s·w·softplus((x − x₀)/w) plus Gaussian noise: flat, then slope s past x₀ = 2.27."""
+    mean = 0.3 + s * w * np.logaddexp(0.0, (X - X0) / w)
+    return mean[:, None] + noise * np.random.default_rng(seed).normal(size=(X.size, replicas))
+
+
+def test_onset_recovers_the_corner_slope_and_rounding_within_their_intervals():
+    hits = slope_hits = width_hits = 0
+    for seed in range(12):
+        est = onset_location(X, hinge_sweep(seed), n_boot=100, rng=seed)
+        assert est.method == "onset_location" and est.details["p_flat"] < 1e-6 and est.details["p_line"] < 1e-6
+        hits += est.ci_low <= X0 <= est.ci_high
+        slope_hits += est.details["slope_ci"][0] <= 2.0 <= est.details["slope_ci"][1]
+        width_hits += est.details["width_ci"][0] <= 0.06 <= est.details["width_ci"][1]
+        assert est.location == pytest.approx(X0, abs=0.03)
+    assert hits >= 10, f"95 % CI contained x0 in {hits}/12 sweeps"
+    assert slope_hits >= 9 and width_hits >= 9, (slope_hits, width_hits)
+
+
+def test_onset_is_exact_without_noise_and_a_tighter_corner_is_sharper():
+    exact = onset_location(X, hinge_sweep(0, noise=0.0, replicas=1)[:, 0], n_boot=0)
+    assert exact.location == pytest.approx(X0, abs=1e-5)
+    assert exact.details["slope"] == pytest.approx(2.0, rel=1e-4) and exact.details["width"] == pytest.approx(
+        0.06, 1e-3
+    )
+    assert exact.details["sharpness"] == pytest.approx(2.0 / 0.06, rel=1e-3)
+    tight, round_ = (onset_location(X, hinge_sweep(1, w=w, noise=0.01), n_boot=100, rng=1) for w in (0.03, 0.15))
+    assert tight.details["width"] == pytest.approx(0.03, rel=0.3) and round_.details["width"] == pytest.approx(
+        0.15, 0.3
+    )
+    assert not tight.details["grid_limited"] and tight.details["width_at_bound"] is None
+    assert tight.details["sharpness"] > 3 * round_.details["sharpness"]
+    assert tight.details["sharpness_ci"][0] > round_.details["sharpness_ci"][1]
+
+
+def test_a_kink_sharper_than_the_grid_puts_the_width_at_its_bound():
+    kink = 0.3 + 2.0 * np.maximum(X - X0, 0.0)  # w = 0: sharper than any grid
+    est = onset_location(X, kink, n_boot=0)
+    spacing = 0.05
+    assert est.location == pytest.approx(X0, abs=1e-4)
+    assert est.details["width_at_bound"] == "lower" and est.details["width"] < spacing / 10
+    # w is floored at half the grid spacing in the sharpness, which is then a lower bound
+    assert est.details["grid_limited"] and est.details["sharpness"] == pytest.approx(2.0 / (spacing / 2), rel=1e-3)
+    noisy = onset_location(X, hinge_sweep(2, w=1e-4, noise=0.01), n_boot=100, rng=2)
+    assert noisy.details["grid_limited"] and noisy.ci_low <= X0 <= noisy.ci_high
+
+
+def test_no_onset_in_a_flat_or_straight_curve_or_at_the_edge():
+    from models.transitions import NoOnsetError
+
+    noise = 0.02 * np.random.default_rng(0).normal(size=(X.size, 4))
+    with pytest.raises(NoOnsetError, match=r"the curve is flat over T in \[1.8, 2.8\].*F-test p = "):
+        onset_location(X, 0.3 + noise, axis="T", n_boot=10)
+    with pytest.raises(NoOnsetError, match=r"the curve is flat"):
+        onset_location(X, np.zeros(X.size), n_boot=10)
+    with pytest.raises(NoOnsetError, match=r"the curve is straight over x .*extend the sweep to where it is flat"):
+        onset_location(X, (0.3 + 2 * X)[:, None] + noise, n_boot=10)
+    with pytest.raises(NoOnsetError, match=r"the curve is straight"):
+        onset_location(X, 2 * X, n_boot=10)
+    late = 0.3 + 20.0 * np.maximum(X - 2.765, 0.0) + noise[:, 0]  # one point past the corner
+    with pytest.raises(NoOnsetError, match=r"1 point\(s\) above it over x in \[1.8, 2.8\]; .* extend it above"):
+        onset_location(X, late, n_boot=10)
+    early = 0.3 + 20.0 * np.maximum(X - 1.83, 0.0) + noise[:, 0]  # one point before it
+    with pytest.raises(NoOnsetError, match=r"1 point\(s\) below it"):
+        onset_location(X, early, n_boot=10)
+    with pytest.raises(TooFewPointsError, match=r"onset_location needs >= 6 distinct values"):
+        onset_location(X[:5], hinge_sweep(0)[:5], n_boot=10)
+
+
+def test_onset_fits_only_up_to_the_upper_bound():
+    y = hinge_sweep(3)
+    y[X > 2.6] = 8.0  # a different regime past 2.6 (e.g. runs capped at a divergence threshold)
+    est = onset_location(X, y, upper=2.6, n_boot=100, rng=3)
+    assert est.details["fit_range"] == [1.8, 2.6] and est.details["n_x"] == int(np.sum(X <= 2.6))
+    assert est.ci_low <= X0 <= est.ci_high and est.details["slope"] == pytest.approx(2.0, rel=0.2)
+    unbounded = onset_location(X, y, n_boot=0)
+    assert abs(unbounded.location - X0) > 0.1  # the cut-off regime drags an unbounded fit away
+
+
+def test_the_analysis_fits_an_onset_in_log_space_up_to_the_first_divergence():
+    from pipelines.analyze import estimate_transitions, transition_metrics
+    from pipelines.sweepdata import Sweep, Trial
+
+    xs = np.geomspace(0.5, 8, 13)
+    trials = []
+    for i, x in enumerate(xs):
+        for seed in range(3):
+            diverged = x > 4.5
+            value = 8.0 if diverged else 1.5 * 0.1 * math.log1p(math.exp((math.log(x / 2)) / 0.1)) + 0.01 * seed
+            metrics = {"obs/peak": value, "obs/diverged": float(diverged)}
+            trials.append(Trial(f"r{i}{seed}", {"train.lr_scaled": f"{x:.6g}", "seed": str(seed)}, "finished", metrics))
+    axes = {"train.lr_scaled": [f"{x:.6g}" for x in xs], "seed": ["0", "1", "2"]}
+    sweep = Sweep("p", "x", axes, {"onset": ["obs/peak"], "n_boot": 100}, trials)
+    [est], notes = estimate_transitions(sweep)
+    assert not notes and est["method"] == "onset"
+    details = est["details"]
+    assert details["scale"] == "log" and details["diverged_from"] == pytest.approx(xs[xs > 4.5][0], rel=1e-5)
+    assert details["fit_range"][1] == pytest.approx(xs[xs <= 4.5][-1], rel=1e-5)  # in x, not ln x
+    assert est["location"] == pytest.approx(2.0, rel=0.02) and est["ci_low"] <= 2.0 <= est["ci_high"]
+    assert details["slope"] == pytest.approx(1.5, rel=0.05) and details["width"] == pytest.approx(0.1, rel=0.3)
+    metrics = transition_metrics([est])
+    assert metrics["transition/lr_scaled/onset/peak_sharpness"] == pytest.approx(details["sharpness"])
+    assert {"transition/lr_scaled/onset/peak", "transition/lr_scaled/onset/peak_ci_low"} <= set(metrics)

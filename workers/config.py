@@ -94,6 +94,9 @@ class AnalysisConfig:
     """Susceptibility-like observables whose peak along each swept axis is located."""
     steepest: list[str] = field(default_factory=list)
     """Order parameters whose steepest change along each swept axis is located."""
+    onset: list[str] = field(default_factory=list)
+    """Observables flat on one side and rising on the other (a kink), whose onset along each swept axis is
+    located by a rounded-hinge fit (`models.transitions.onset`)."""
     binder: str | None = None
     """Observable whose curves for different system sizes cross at the transition (Binder U₄)."""
     size_axis: str = "data.L"

@@ -198,7 +198,13 @@ class _Member:
             device=str(device),
             last=outcome.last,
             headline=key,
-            keys=[*analysis.peak, *analysis.steepest, *([analysis.binder] if analysis.binder else []), *watch],
+            keys=[
+                *analysis.peak,
+                *analysis.steepest,
+                *analysis.onset,
+                *([analysis.binder] if analysis.binder else []),
+                *watch,
+            ],
             events=events,
             detail=f"; non-finite: {', '.join(outcome.bad_keys)}" if outcome.diverged else "",
         )

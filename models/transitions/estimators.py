@@ -1,7 +1,7 @@
 """Where an observable changes sharply along a swept axis, with bootstrap confidence intervals.
 
 A sweep measures an observable y at values x of one axis (temperature, width, learning rate), with
-several replicas (seeds) per x. Three estimators locate a transition:
+several replicas (seeds) per x. Four estimators locate a transition:
 
 * :func:`peak_location`: the maximum of a susceptibility-like curve χ(x), refined by a least-squares
   parabola through the grid maximum and its neighbours, x* = x_i − c₁/(2c₂) for χ ≈ c₀ + c₁u + c₂u²,
@@ -9,6 +9,9 @@ several replicas (seeds) per x. Three estimators locate a transition:
   exact for a Lorentzian A/(1 + ((x−x₀)/γ)²)).
 * :func:`steepest_change`: the centre x₀ of an order parameter fitted as m(x) = a + b·tanh((x − x₀)/w),
   with w the width of the change (its sharpness); the midpoint of the largest |Δm/Δx| when the fit fails.
+* :func:`onset_location`: the corner x₀ of a curve flat on one side and rising on the other (a kink),
+  fitted as a rounded hinge y(x) = a + s·w·softplus((x − x₀)/w), with slope s, rounding width w and
+  sharpness s/w (the catapult's peak loss along η·λ₀: Lewkowycz et al. 2020, arXiv:2003.02218).
 * :func:`binder_crossing`: the crossing of Binder cumulants U_L(x) of different sizes L. Near a critical
   point U_L(x) = g((x − x_c)·L^{1/ν}) (Binder 1981, Z. Phys. B 43:119), so all curves cross at x_c.
 
@@ -254,3 +257,227 @@ def binder_crossing(
     means = np.concatenate([boots[L] for L in used_sizes], axis=1)
     dof = np.concatenate([dof_of(tabs[L]) for L in used_sizes])
     return interval("binder_crossing", location, combined, level, details, means, dof)
+
+
+# ----------------------------------------------------------------------------- onset (rounded hinge)
+ONSET_P_VALUE = 0.01
+"""The hinge must beat both a constant and a straight line by an F-test at this p-value
+(`onset_location`), else there is no onset to locate (`NoOnsetError`)."""
+ONSET_W_MIN = 1 / 20
+"""Smallest rounding width w the hinge fit allows, as a fraction of the smallest grid spacing."""
+
+
+class NoOnsetError(ValueError):
+    """The curve has no onset inside the fitted range: it is flat, straight, or bends at an edge."""
+
+
+def _softplus(z: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, z)
+
+
+def _hinge(u: np.ndarray, a, s, u0, w) -> np.ndarray:
+    """y(u) = a + s·w·softplus((u − u₀)/w), broadcast over the parameters."""
+    return a + s * w * _softplus((u - u0) / w)
+
+
+def _hinge_grid(u: np.ndarray, curves: np.ndarray, u0_grid: np.ndarray, w_grid: np.ndarray) -> np.ndarray:
+    """The best (a, s, u₀, w) of each curve (B, n) over the (u₀, w) grid, a and s by linear least squares
+    (profiled: for fixed u₀ and w the hinge is linear in a and s)."""
+    u0s, ws = (g.ravel() for g in np.meshgrid(u0_grid, w_grid, indexing="ij"))
+    f = ws[:, None] * _softplus((u[None, :] - u0s[:, None]) / ws[:, None])  # (G, n)
+    fc = f - f.mean(axis=1, keepdims=True)
+    norm2 = np.sum(fc * fc, axis=1)
+    proj = fc @ (curves - curves.mean(axis=1, keepdims=True)).T  # (G, B)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(norm2[:, None] > 1e-300, proj * proj / norm2[:, None], -np.inf)
+    g = np.argmax(gain, axis=0)
+    s = proj[g, np.arange(curves.shape[0])] / norm2[g]
+    a = curves.mean(axis=1) - s * f[g].mean(axis=1)
+    return np.stack([a, s, u0s[g], ws[g]], axis=1)
+
+
+def _hinge_refine(u: np.ndarray, y: np.ndarray, p0: np.ndarray, u0_range, w_range) -> tuple[np.ndarray, float]:
+    """Least-squares hinge (a, s, u₀, w) from the grid's best `p0`, u₀ and w kept in their ranges (w as
+    ln w). Returns the parameters and the residual sum of squares; `p0` itself where it fits better."""
+    from scipy.optimize import least_squares
+
+    lw_lo, lw_hi = math.log(w_range[0]), math.log(w_range[1])
+
+    def residuals(q):
+        return _hinge(u, q[0], q[1], q[2], math.exp(q[3])) - y
+
+    def jacobian(q):
+        w = math.exp(q[3])
+        z = (u - q[2]) / w
+        sp, sig = _softplus(z), 0.5 * (1 + np.tanh(z / 2))  # softplus and its derivative, the logistic
+        return np.stack([np.ones_like(u), w * sp, -q[1] * sig, q[1] * w * (sp - z * sig)], axis=1)
+
+    lo = np.array([-np.inf, -np.inf, u0_range[0], lw_lo])
+    hi = np.array([np.inf, np.inf, u0_range[1], lw_hi])
+    start = np.array([p0[0], p0[1], p0[2], math.log(p0[3])])
+    margin = 1e-9 * (hi[2:] - lo[2:])
+    start[2:] = np.clip(start[2:], lo[2:] + margin, hi[2:] - margin)
+    sse0 = float(np.sum(residuals(start) ** 2))
+    try:
+        fit = least_squares(residuals, start, jac=jacobian, bounds=(lo, hi), method="trf", x_scale="jac")
+        q, sse = fit.x, 2 * float(fit.cost)
+    except (ValueError, np.linalg.LinAlgError):
+        q, sse = start, sse0
+    if not (np.all(np.isfinite(q)) and sse <= sse0):
+        q, sse = start, sse0
+    return np.array([q[0], q[1], q[2], math.exp(q[3])]), sse
+
+
+def _line_sse(u: np.ndarray, y: np.ndarray) -> float:
+    design = np.stack([np.ones_like(u), u], axis=1)
+    return float(np.sum((design @ np.linalg.lstsq(design, y, rcond=None)[0] - y) ** 2))
+
+
+def _f_test(sse_simple: float, sse_hinge: float, extra: int, dof: int) -> float:
+    """p-value of the hinge's improvement over a nested model with `extra` fewer parameters."""
+    from scipy import stats
+
+    gain = sse_simple - sse_hinge
+    if not gain > 1e-12 * max(sse_simple, 1e-300):  # no improvement, also for noiseless curves
+        return 1.0
+    if sse_hinge <= 1e-24 * sse_simple or dof <= 0:
+        return 0.0
+    return float(stats.f.sf((gain / extra) / (sse_hinge / dof), extra, dof))
+
+
+def onset_location(
+    x,
+    y,
+    *,
+    stderr=None,
+    upper: float | None = None,
+    n_boot: int = 500,
+    level: float = 0.95,
+    rng=None,
+    axis: str | None = None,
+) -> TransitionEstimate:
+    """Onset x₀ of a curve that is flat on one side and rises (or falls) linearly on the other: a kink,
+    fitted as a rounded hinge ("softplus onset")
+
+        y(x) = a + s·w·softplus((x − x₀)/w),   softplus(z) = ln(1 + e^z),
+
+    flat at a for x ≪ x₀, slope s for x ≫ x₀, the corner rounded over a width w; x₀ is where the two
+    asymptotes meet. This is the shape of the catapult's log peak loss along η·λ₀: at infinite width the
+    loss never rises below η·λ₀ = 2 and grows past it, a kink at 2 (Lewkowycz et al. 2020,
+    arXiv:2003.02218); a finite width rounds the kink, and may delay it. A tanh fitted to a kink takes
+    the rise for a step and puts its centre halfway up the rise, past the corner.
+
+    **Sharpness.** ``details["sharpness"]`` is s / max(w, Δ/2), with Δ the grid spacing around x₀: the
+    change of slope s over the width w it takes. It is 4 × the curvature y''(x₀) = s/(4w) at the corner,
+    so it grows both with a steeper rise and with a tighter corner. A rounding narrower than half the grid
+    spacing cannot be told from a sharper one (the points either side of the corner fit both), so w is
+    floored at Δ/2 there: ``details["grid_limited"]`` is then True and the sharpness a lower bound.
+
+    **Fit.** Profiled over a grid of (x₀, w), with a and s by linear least squares at each grid point
+    (the hinge is linear in them), then refined by scipy's bounded least squares; every bootstrap curve
+    is fitted the same way. x₀ is kept within the fitted points and w within [Δ_min/20, span], Δ_min the
+    smallest grid spacing; ``details["width_at_bound"]`` says "lower" ("sharper than the grid
+    resolves") or "upper" (curved over the whole range: no corner) when w ends at a bound.
+
+    **Range.** Only points with x ≤ ``upper`` are fitted (all without it); NaN values (missing runs) are
+    dropped. It needs 6 distinct x (4 parameters, and 2 degrees of freedom left for the F-tests below).
+    Past the onset regime a curve may change shape again (the catapult diverges at a larger step, and the
+    log peak loss then measures the divergence cut-off), so ``upper`` ends the fit before that;
+    `pipelines.analyze` sets it to the last x at which no run diverged. A rise that bends over past the
+    corner (concave, as the catapult's does) gives a fitted slope below the initial one, so the line
+    meets the flat level, and x₀ lands, before the corner; the further the fit reaches, the more.
+
+    **No onset.** The hinge has to beat a constant (3 more parameters) and a straight line (2 more) by
+    F-tests at p < `ONSET_P_VALUE`, and its corner has to have two points on either side. Otherwise this
+    raises `NoOnsetError` (a ValueError) saying which: a flat curve, a straight one, or a corner at the
+    edge of the fitted range.
+
+    ``details``: ``slope`` s and ``slope_ci``, ``width`` w and ``width_ci``, ``sharpness`` and
+    ``sharpness_ci`` (each from the bootstrap draws, percentile intervals), ``offset`` a,
+    ``width_at_bound``, ``width_at_bound_draws`` (the fraction of draws whose w is at its lower bound),
+    ``grid_limited``, ``fit_range`` (the x span fitted), ``p_flat`` and ``p_line`` (the F-tests'
+    p-values), ``n_x``.
+    """
+    gen = make_rng(rng, n_boot, level)
+    tab = table(x, y, stderr)
+    if upper is not None:
+        keep = tab.x <= upper
+        tab = tab._replace(x=tab.x[keep], Y=tab.Y[keep], S=tab.S[keep], n=tab.n[keep])
+    require_points(tab.x, 6, "onset_location", axis)
+    u = tab.x
+    spacing = np.diff(u)
+    span = float(u[-1] - u[0])
+    w_range = (float(spacing.min()) * ONSET_W_MIN, span)
+    u0_range = (float(u[0]), float(u[-1]))
+    n_u0 = int(min(400, max(50, math.ceil(8 * span / spacing.min()))))
+    u0_grid = np.linspace(*u0_range, n_u0)
+    w_grid = np.geomspace(*w_range, 24)
+
+    mean = tab.mean()
+    params, sse = _hinge_refine(u, mean, _hinge_grid(u, mean[None, :], u0_grid, w_grid)[0], u0_range, w_range)
+    a, s, u0, w = params
+    dof = u.size - 4
+    sse_flat = float(np.sum((mean - mean.mean()) ** 2))
+    p_flat = _f_test(sse_flat, sse, 3, dof)
+    p_line = _f_test(_line_sse(u, mean), sse, 2, dof)
+    where = f"{axis or 'x'} in [{u[0]:g}, {u[-1]:g}]"
+    if p_flat >= ONSET_P_VALUE:
+        raise NoOnsetError(
+            f"onset_location: the curve is flat over {where} (a hinge fits no better than a constant, "
+            f"F-test p = {p_flat:.2g}); there is no onset to locate"
+        )
+    if p_line >= ONSET_P_VALUE:
+        raise NoOnsetError(
+            f"onset_location: the curve is straight over {where} (a hinge fits no better than a line, "
+            f"F-test p = {p_line:.2g}); extend the sweep to where it is flat"
+        )
+    below, above = int(np.sum(u < u0)), int(np.sum(u > u0))
+    if below < 2 or above < 2:
+        side = "below" if below < 2 else "above"
+        raise NoOnsetError(
+            f"onset_location: the fitted corner at {u0:.4g} has {min(below, above)} point(s) {side} it over "
+            f"{where}; the onset is not inside the sweep, extend it {side} {u0:.4g}"
+        )
+
+    def resolved(u0s: np.ndarray) -> np.ndarray:
+        """Half the grid spacing around each corner: the narrowest rounding the grid resolves there."""
+        i = np.clip(np.searchsorted(u, u0s, side="right") - 1, 0, u.size - 2)
+        return spacing[i] / 2
+
+    boot = bootstrap_means(tab, n_boot, gen)
+    bparams = np.full((n_boot, 4), np.nan)
+    if n_boot:
+        starts = _hinge_grid(u, boot, u0_grid, w_grid)
+        for b in range(n_boot):
+            if np.all(np.isfinite(boot[b])):
+                bparams[b] = _hinge_refine(u, boot[b], starts[b], u0_range, w_range)[0]
+    floor = float(resolved(np.array([u0]))[0])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bsharp = bparams[:, 1] / np.maximum(bparams[:, 3], resolved(bparams[:, 2]))
+
+    def ci(values: np.ndarray) -> list[float]:
+        values = values[np.isfinite(values)]
+        return list(np.quantile(values, [(1 - level) / 2, (1 + level) / 2])) if values.size >= 2 else [math.nan] * 2
+
+    at_bound = None  # the bounded fit stops just inside its bounds: within 1 % counts as on them
+    if w <= w_range[0] * 1.01:
+        at_bound = "lower"
+    elif w >= w_range[1] / 1.01:
+        at_bound = "upper"
+    details = {
+        "slope": s,
+        "slope_ci": ci(bparams[:, 1]),
+        "width": w,
+        "width_ci": ci(bparams[:, 3]),
+        "sharpness": s / max(w, floor),
+        "sharpness_ci": ci(bsharp),
+        "offset": a,
+        "width_at_bound": at_bound,
+        "width_at_bound_draws": float(np.mean(bparams[:, 3] <= w_range[0] * 1.01)) if n_boot else math.nan,
+        "grid_limited": bool(w < floor),
+        "fit_range": [u[0], u[-1]],
+        "p_flat": p_flat,
+        "p_line": p_line,
+        "n_x": u.size,
+    }
+    return interval("onset_location", float(u0), bparams[:, 2], level, details, boot, dof_of(tab))
