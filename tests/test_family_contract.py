@@ -22,6 +22,7 @@ from workers.families.ising_mc import config as ising_mc_config
 from workers.families.random_features import config as rf_config
 from workers.families.rbm import config as rbm_config
 from workers.families.rbm_flow import config as rbm_flow_config
+from workers.families.rbm_stack import config as rbm_stack_config
 from workers.families.sgld import config as sgld_config
 from workers.spec import TrialSpec
 
@@ -77,6 +78,18 @@ TINY = {
             thermometer_step=0.5,
             stationary_steps=3,
         ),
+        None,
+    ),
+    "rbm_stack": (
+        rbm_stack_config.RBMStackModelConfig(width=16, deeper=[4]),
+        base.IsingDataConfig(L=8, n_samples=40, burn_in=5),
+        rbm_stack_config.RBMStackTrainConfig(steps=6, batch_size=8, chains=8, window=2, l1=1e-3),
+        None,
+    ),
+    "rbm_stack-pcd": (
+        rbm_stack_config.RBMStackModelConfig(width=16, deeper=[4]),
+        base.IsingDataConfig(L=8, n_samples=40, burn_in=5),
+        rbm_stack_config.RBMStackTrainConfig(steps=6, batch_size=8, chains=8, persistent=True, k=2),
         None,
     ),
     "hopfield": (

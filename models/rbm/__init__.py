@@ -6,6 +6,7 @@ This package face only re-exports. Its modules import downward from `model`:
 - `likelihood`: log Z exactly (≤ 20 units on one side), by AIS and by thermodynamic integration;
 - `cascade`: the singular-mode observables of the training cascade (Bachtis et al. 2024);
 - `flow`: the RBM flow of Iso, Shiba & Yokoo (2018), its energy-matching thermometer and training helper.
+- `stack`: Mehta & Schwab's stacked RBMs (2014): greedy L1 training, receptive-field locality, figures.
 
 Gibbs sampling of an RBM lives in `models.mcmc.gibbs`.
 """
