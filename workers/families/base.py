@@ -75,6 +75,18 @@ class FamilyChecks:
         return self.packable + (self.packable_data or {}).get(kind, ())
 
 
+def check_spec(spec: FamilySpec, family: str, checks: FamilyChecks) -> None:
+    """Raise ValueError, in the driver's words, for a trial the driver would have refused before it ran: a
+    `data.kind` outside `checks.data_kinds`, or a combination `checks.refusal` names. For a family built
+    directly (a notebook, a test), where no driver checked the config first."""
+    kinds = checks.data_kinds
+    if kinds is not None and spec.data.kind not in kinds:
+        raise ValueError(f"the {family} family trains on data.kind in {sorted(kinds)}, got {spec.data.kind!r}")
+    why = checks.refusal(spec.model, spec.data, spec.train) if checks.refusal is not None else None
+    if why is not None:
+        raise ValueError(why)
+
+
 class Family(Protocol):
     """What the loop calls. A family given by import path (`model.family=pkg.mod:Class`) may carry the
     `FamilyChecks` fields as class attributes instead of a `CHECKS` in a config module."""

@@ -34,8 +34,8 @@ from typing import Any
 import torch
 
 from models import ising
-from workers.families.base import IsingDataConfig
-from workers.families.ising_blockspin.config import BlockSpinModelConfig, BlockSpinTrainConfig, level_sides, refusal
+from workers.families.base import IsingDataConfig, check_spec
+from workers.families.ising_blockspin.config import CHECKS, BlockSpinModelConfig, BlockSpinTrainConfig, level_sides
 
 OBSERVABLES = (
     "abs_magnetization",
@@ -56,14 +56,10 @@ class IsingBlockSpinFamily:
     headline_metric = "rg/nn_correlation"
 
     def __init__(self, spec, device: torch.device) -> None:
+        check_spec(spec, "ising_blockspin", CHECKS)
         data: IsingDataConfig = spec.data
         model: BlockSpinModelConfig = spec.model
         self.cfg: BlockSpinTrainConfig = spec.train
-        if data.kind != "ising":
-            raise ValueError(f"the ising_blockspin family samples data.kind=ising, got {data.kind!r}")
-        why = refusal(model, data)
-        if why is not None:
-            raise ValueError(why)
         self.L, self.T, self.burn_in = data.L, data.temperature, data.burn_in
         self.b, self.min_size = model.block, model.min_size
         self.device = device

@@ -36,8 +36,8 @@ from models.rbm import (
     spins_to_visible,
     train_rbm_on_temperatures,
 )
-from workers.families.base import IsingDataConfig
-from workers.families.rbm_flow.config import THERMOMETER_RANGE, RBMFlowModelConfig, RBMFlowTrainConfig, refusal
+from workers.families.base import IsingDataConfig, check_spec
+from workers.families.rbm_flow.config import CHECKS, THERMOMETER_RANGE, RBMFlowModelConfig, RBMFlowTrainConfig
 
 START_SEED, FLOW_SEED, THERMOMETER_SEED = 200, 1, 100
 """Offsets from the trial's seed of the starting configurations (plus the T₀'s index), the flow's
@@ -53,14 +53,10 @@ class RBMFlowFamily:
     headline_metric = "flow/T_stationary"
 
     def __init__(self, spec, device: torch.device) -> None:
+        check_spec(spec, "rbm_flow", CHECKS)
         data: IsingDataConfig = spec.data
         model: RBMFlowModelConfig = spec.model
         self.cfg: RBMFlowTrainConfig = spec.train
-        if data.kind != "ising":
-            raise ValueError(f"the rbm_flow family trains on data.kind=ising, got {data.kind!r}")
-        why = refusal(model, data, self.cfg)
-        if why is not None:
-            raise ValueError(why)
         self.L, self.burn_in, self.width, self.seed = data.L, data.burn_in, model.width, spec.seed
         self.starts = [float(t) for t in self.cfg.starts]
         self.generator = torch.Generator().manual_seed(spec.seed + FLOW_SEED)

@@ -31,13 +31,13 @@ import torch
 from models import ising
 from models.rbm import RBM, spins_to_visible
 from models.rbm import stack as rbm_stack
-from workers.families.base import IsingDataConfig
+from workers.families.base import IsingDataConfig, check_spec
 from workers.families.rbm_stack.config import (
+    CHECKS,
     RBMStackModelConfig,
     RBMStackTrainConfig,
     effective_window,
     layer_widths,
-    refusal,
 )
 
 SHUFFLE_SEED, TIE_SEED, INIT_SEED = 104_729, 7_919, 1_009
@@ -49,14 +49,10 @@ class RBMStackFamily:
     headline_metric = "obs/locality_l1_ratio"
 
     def __init__(self, spec, device: torch.device) -> None:
+        check_spec(spec, "rbm_stack", CHECKS)
         data: IsingDataConfig = spec.data
         model: RBMStackModelConfig = spec.model
         self.cfg: RBMStackTrainConfig = spec.train
-        if data.kind != "ising":
-            raise ValueError(f"the rbm_stack family trains on data.kind=ising, got {data.kind!r}")
-        why = refusal(model, data, self.cfg)
-        if why is not None:
-            raise ValueError(why)
         self.data_cfg, self.seed, self.device, self.init_std = data, spec.seed, device, model.init_std
         self.L = data.L
         self.widths = layer_widths(model)
