@@ -59,6 +59,7 @@ def test_the_cli_refuses_a_start_outside_the_thermometer_before_anything_runs(tm
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow  # a real Ray + MLflow trial, about 15 s: the default tier is at its 10-minute budget
 def test_cli_run_logs_the_flow_with_step_equal_to_flow_step(tmp_path):
     from mlflow.tracking import MlflowClient
 

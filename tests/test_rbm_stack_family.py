@@ -40,6 +40,7 @@ def test_the_cli_refuses_bad_widths_before_anything_runs(tmp_path):
     assert not (tmp_path / "mlflow.db").exists()
 
 
+@pytest.mark.slow  # a real Ray + MLflow trial, about 15 s: the default tier is at its 10-minute budget
 def test_cli_run_trains_the_layers_in_turn_and_logs_fields_and_reconstructions(tmp_path):
     from mlflow.tracking import MlflowClient
 
