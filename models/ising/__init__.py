@@ -8,7 +8,8 @@ downward (`checks` ← `sampler` ← `cache`; `checks` ← `exact`, `stats`; `ch
 - `sampler`: checkerboard Metropolis (`metropolis_sweeps`, and `metropolis_sweeps_population` for P
   systems at once) and Wolff clusters (`wolff_updates`),
   both vectorised in torch over independent chains, and `sample`;
-- `exact`: Onsager's energy, Yang's magnetization, and brute-force enumeration for L ≤ 4;
+- `exact`: Onsager's energy, Yang's magnetization, brute-force enumeration for L ≤ 4, and Kaufman's exact
+  energy and specific heat of any finite torus;
 - `stats`: estimators with autocorrelation-aware error bars (`observables`,
   `integrated_autocorr_time`);
 - `cache`: an on-disk dataset cache shared by the trials of a sweep (`cached_sample`);
@@ -22,8 +23,10 @@ from models.ising.cache import CacheStatus, cached_sample, cached_sample_with_st
 from models.ising.checks import T_CRITICAL, Algorithm
 from models.ising.exact import (
     ExactObservables,
+    KaufmanObservables,
     binder_crossing,
     exact_observables,
+    kaufman_observables,
     onsager_energy,
     onsager_magnetization,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "Curve",
     "Estimate",
     "ExactObservables",
+    "KaufmanObservables",
     "Observables",
     "RGFixedPoint",
     "binder_crossing",
@@ -72,6 +76,7 @@ __all__ = [
     "exact_observables",
     "fixed_point",
     "integrated_autocorr_time",
+    "kaufman_observables",
     "level_observables",
     "magnetization",
     "metropolis_sweeps",
