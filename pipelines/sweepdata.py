@@ -74,10 +74,11 @@ def load_sweep(client: MlflowClient, parent_id: str) -> Sweep:
         if k.startswith("sweep.") and k != "sweep.n_trials"
     }
     sweep = Sweep(parent_id, parent.data.tags.get("phasesweep.sweep_name", ""), axes)
+    spellings = {a: _spellings(vs) for a, vs in axes.items()}
     for run in tracking.child_runs(client, parent.info.experiment_id, parent_id):
         if run.info.status != "FINISHED" and run.data.tags.get("phasesweep.status") != "failed":
             continue  # interrupted runs are not results
-        values = {a: _as_swept(_param_value(run.data.params, a), axes[a]) for a in axes}
+        values = {a: _as_swept(_param_value(run.data.params, a), spellings[a]) for a in axes}
         if not sweep.analysis:
             sweep.analysis = _analysis_params(run.data.params)
         status = run.data.tags.get("phasesweep.status", "finished")
@@ -104,13 +105,25 @@ def _param_value(params: dict[str, str], axis: str) -> str:
     return params.get(axis.lstrip("+~"), "")
 
 
-def _as_swept(value: str, swept: list[str]) -> str:
+def _spellings(swept: list[str]) -> dict[str, str]:
+    """Each swept value under its own spelling, and each numeric one also under its float's repr: one lookup
+    per trial, however long the axis (a 10 000-value axis is scanned once, not once per trial)."""
+    out = {v: v for v in swept}
+    for v in swept:
+        if is_number(v):
+            out.setdefault(repr(float(v)), v)
+    return out
+
+
+def _as_swept(value: str, spellings: dict[str, str]) -> str:
     """A trial's logged value written as the sweep wrote it: the params hold the resolved config, where
     `train.lr_scaled=1` becomes `1.0`, while the axis keeps the command line's `1`; every comparison of a
     trial with an axis value is between strings, so a number equal to a swept one takes its spelling."""
-    if value in swept or not is_number(value):
+    if value in spellings:
+        return spellings[value]
+    if not is_number(value):
         return value
-    return next((v for v in swept if is_number(v) and float(v) == float(value)), value)
+    return spellings.get(repr(float(value)), value)
 
 
 def series(sweep: Sweep, axis: str, metric: str, fixed: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:

@@ -198,9 +198,11 @@ def test_pivot_pools_replicas_into_mean_and_standard_error():
 def test_a_logged_float_takes_the_spelling_of_the_swept_value_it_equals():
     """The params hold the resolved config (`1.0`), the axis the command line's `1`: without this match the
     analysis found no trial at η·λ₀ = 1 for the estimates along the width."""
-    from pipelines.sweepdata import _as_swept
+    from pipelines.sweepdata import _as_swept, _spellings
 
-    assert _as_swept("1.0", ["0.5", "1", "2"]) == "1"
-    assert _as_swept("2", ["0.5", "1", "2"]) == "2"
-    assert _as_swept("3.0", ["1", "2"]) == "3.0"  # not swept: left as logged
-    assert _as_swept("sgd", ["sgd", "adam"]) == "sgd"
+    axis = _spellings(["0.5", "1", "2", "1e-3"])
+    assert _as_swept("1.0", axis) == "1"
+    assert _as_swept("2", axis) == "2"
+    assert _as_swept("0.001", axis) == "1e-3"
+    assert _as_swept("3.0", axis) == "3.0"  # not swept: left as logged
+    assert _as_swept("sgd", _spellings(["sgd", "adam"])) == "sgd"
