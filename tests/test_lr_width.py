@@ -203,6 +203,13 @@ def test_the_catapult_sweep_locates_eta_lambda0_2_at_both_widths(workdir: Path):
     for est in onsets.values():
         assert 1.7 < est["location"] < 2.1 and est["details"]["diverged_from"] >= 4, est
     assert onsets["model.width=2048"]["details"]["slope"] > onsets["model.width=512"]["details"]["slope"], onsets
+    kernels = _estimates(workdir, "train.lr_scaled", "obs/ntk_ratio", "onset")
+    # λ_end/λ₀ is 1 in the lazy phase and falls past the threshold (a catapult leaves λ_end ≤ 2/η): its
+    # corner is the threshold itself, at both widths
+    assert set(kernels) == {"model.width=512", "model.width=2048"}, kernels
+    for est in kernels.values():
+        assert est["location"] == pytest.approx(2.0, abs=0.2) and est["details"]["slope"] < 0, est
+        assert est["ci_low"] <= est["location"] <= est["ci_high"], est
     for est in _estimates(workdir, "train.lr_scaled", "obs/diverged", "steepest").values():
         assert 2.4 < est["location"] < 8 and est["ci_low"] <= est["location"] <= est["ci_high"], est
         assert est["details"]["grid_limited"] and est["ci_high"] > est["ci_low"], est  # a bracket, not a point
