@@ -19,7 +19,11 @@ from tests.conftest import REPO, TINY, cli
 
 pytestmark = pytest.mark.slow
 
-LONG = [*TINY, "train.steps=300", "train.checkpoint_every=50", "train.observe_every=50"]
+# Long enough that, once the first of six trials has finished, the other five (on two slots) outlast the
+# poll that notices it and the signal that follows: at 300 steps a loaded CI machine ended the whole sweep
+# before the SIGINT took effect (the interrupted driver exited 0).
+LONG_STEPS = 1500
+LONG = [*TINY, f"train.steps={LONG_STEPS}", "train.checkpoint_every=250", "train.observe_every=250"]
 
 
 def env_for(cwd: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -159,7 +163,7 @@ def test_sigint_then_rerun_resumes_the_sweep(tmp_path):
     assert again.returncode == 0, again.stdout + again.stderr
     summary = " ".join(again.stdout.split())
     assert f"skipped {statuses['FINISHED']}" in summary
-    assert_exactly_once(client, 300, n_trials=6)
+    assert_exactly_once(client, LONG_STEPS, n_trials=6)
 
 
 def test_sixteen_concurrent_trials_on_sqlite(tmp_path):
