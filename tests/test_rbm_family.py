@@ -71,3 +71,13 @@ def test_cascade_observables_on_clustered_data():
     )
     assert out["obs/sigma_1"] >= out["obs/sigma_2"] >= 0
     assert "obs/model_energy" not in out, "Ising observables only for Ising data"
+
+
+def test_relative_errors_are_the_model_data_gap_over_the_data_value():
+    out = family(ISING).observe(0)
+    for name in ("energy", "specific_heat"):
+        model, data = out[f"obs/model_{name}"], out[f"obs/data_{name}"]
+        assert out[f"obs/{name}_error"] == pytest.approx(abs(model - data))
+        assert out[f"obs/{name}_rel_error"] == pytest.approx(abs(model - data) / abs(data))
+    # an untrained RBM (weights ~0.01) samples nearly independent spins: far from the ordered data at T_c
+    assert out["obs/energy_rel_error"] > 0.5

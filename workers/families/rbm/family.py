@@ -79,13 +79,17 @@ def mode_observables(v: torch.Tensor, who: str, U: torch.Tensor) -> dict[str, fl
 
 
 def errors(out: dict[str, float]) -> dict[str, float]:
-    """|model − data| of the energy and the specific heat, where both are measured."""
+    """|model − data| of the energy and the specific heat, where both are measured, and the same relative
+    to the data's value (`…_rel_error`), the figures Torlai & Melko's agreement is stated in."""
     if "obs/model_energy" not in out:
         return {}
-    return {
-        "obs/energy_error": abs(out["obs/model_energy"] - out["obs/data_energy"]),
-        "obs/specific_heat_error": abs(out["obs/model_specific_heat"] - out["obs/data_specific_heat"]),
-    }
+    found: dict[str, float] = {}
+    for name in ("energy", "specific_heat"):
+        model, data = out[f"obs/model_{name}"], out[f"obs/data_{name}"]
+        found[f"obs/{name}_error"] = abs(model - data)
+        if data:  # a frozen data set (C = 0) has no relative error; a NaN would end the run as diverged
+            found[f"obs/{name}_rel_error"] = abs(model - data) / abs(data)
+    return found
 
 
 @torch.no_grad()
