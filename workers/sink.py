@@ -187,13 +187,19 @@ class MLflowSink:
         if self.flush_every and self._steps_buffered >= self.flush_every:
             self.flush()
 
-    def flush(self) -> None:
-        """Send every buffered point (spooled ones first); returns once all are stored."""
+    def flush(self, tags: dict[str, Any] | None = None) -> None:
+        """Send every buffered point (spooled ones first), and `tags` in the same request when given;
+        returns once all are stored."""
+        self.spool_pending()
+        self.replay_spool(tags)
+
+    def spool_pending(self) -> None:
+        """Make the buffered points durable in the spool without sending them yet: what a checkpoint
+        needs before it may say their steps are done (a resumed trial replays the spool first)."""
         if self._buffer:
             self._spool_append(self._buffer)
             self._buffer = []
         self._steps_buffered = 0
-        self.replay_spool()
 
     def _spool_append(self, metrics: list[Metric]) -> None:
         """Append `metrics` to the spool, durably, or not at all: a write the disk refuses part-way is cut
@@ -221,9 +227,13 @@ class MLflowSink:
                 "point tracking.spool_dir at a writable directory and run the sweep again to resume"
             ) from exc
 
-    def replay_spool(self) -> int:
-        """Send the spool file's points and delete it; returns how many were sent."""
+    def replay_spool(self, tags: dict[str, Any] | None = None) -> int:
+        """Send the spool file's points and delete it; returns how many were sent. `tags` go with the
+        last batch of points when they fit in it (MLflow takes 1000 entries per request), else on their
+        own: a trial's closing points and tags cost one store transaction, not two."""
+        items = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
         if not self.spool.exists():
+            self._send_tags(items)
             return 0
         lines = [line for line in self.spool.read_text().splitlines() if line.strip()]
         points = []
@@ -235,14 +245,30 @@ class MLflowSink:
                     raise ValueError(f"{self.spool}: line {n} is not a metric point: {line[:80]!r}") from None
                 # a write torn by a killed process: its points are after the last checkpoint
                 log.warning("%s: dropping a torn last line (%d bytes)", self.spool, len(line))
-        for chunk in chunks(points, MAX_METRICS_PER_BATCH):
-            self._retry("logging metrics", lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
+        batches = list(chunks(points, MAX_METRICS_PER_BATCH))
+        riding = (
+            items
+            if items
+            and len(items) <= MAX_PARAMS_PER_BATCH
+            and batches
+            and (len(batches[-1]) + len(items) <= MAX_METRICS_PER_BATCH)
+            else []
+        )
+        for n, chunk in enumerate(batches, 1):
+            extra = riding if n == len(batches) else []
+            self._retry(
+                "logging metrics", lambda c=chunk, t=extra: self.client.log_batch(self.run_id, metrics=c, tags=t)
+            )
         self.spool.unlink()
+        if not riding:
+            self._send_tags(items)
         return len(points)
 
     # -------------------------------------------------------------------- params & tags
     def set_tags(self, tags: dict[str, Any]) -> None:
-        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        self._send_tags([RunTag(k, str(v)) for k, v in tags.items()])
+
+    def _send_tags(self, items: list[RunTag]) -> None:
         for chunk in chunks(items, MAX_PARAMS_PER_BATCH):
             self._retry("setting tags", lambda c=chunk: self.client.log_batch(self.run_id, tags=c))
 
@@ -278,9 +304,10 @@ class MLflowSink:
         )
         return Path(local)
 
-    def terminate(self, status: str) -> None:
-        """Flush and end the run with an MLflow status: FINISHED, FAILED or KILLED."""
-        self.flush()
+    def terminate(self, status: str, tags: dict[str, Any] | None = None) -> None:
+        """Flush (with the run's closing `tags`, in the same request) and end the run with an MLflow
+        status: FINISHED, FAILED or KILLED."""
+        self.flush(tags)
         self._retry("ending the run", lambda: self.client.set_terminated(self.run_id, status=status))
 
 

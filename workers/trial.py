@@ -172,7 +172,7 @@ class _Member:
         """Change points, figures, the final checkpoint, tags and the run's note; ends the run."""
         spec, sink = self.spec, self.sink
         self.steps_done = outcome.step
-        sink.flush()
+        sink.spool_pending()  # durable before the final checkpoint; sent with the closing tags below
         watch = spec.analysis.watch
         if outcome.diverged:  # a trial that diverged early need not have a series of every watched key yet
             watch = [k for k in watch if len(sink.history.get(k, ())) > 1]
@@ -208,8 +208,7 @@ class _Member:
             events=events,
             detail=f"; non-finite: {', '.join(outcome.bad_keys)}" if outcome.diverged else "",
         )
-        sink.set_tags(tags)
-        sink.terminate("FINISHED")
+        sink.terminate("FINISHED", tags)
         headline = f"{key}={outcome.last[key]:.4g}" if key in outcome.last else ""
         return TrialResult(
             status=status,
