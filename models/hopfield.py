@@ -242,3 +242,74 @@ def retrieval_overlap(
     ).double()
     stderr = float(m.std() / math.sqrt(len(m))) if len(m) > 1 else float("nan")
     return float(m.mean()), stderr
+
+
+@torch.no_grad()
+def glauber_population(
+    patterns: torch.Tensor,
+    s: torch.Tensor,
+    *,
+    sweeps: int,
+    temperatures: list[float],
+    generators: list[torch.Generator],
+) -> torch.Tensor:
+    """`glauber` (random-sequential heat-bath dynamics, Glauber 1963) for a population of K systems at
+    once, each at its own temperature and with its own generator: patterns (K, …, P, N) and states
+    (K, …, B, N); returns a new float tensor of s's shape.
+
+    System k draws exactly what `glauber(Hopfield(patterns[k]), s[k], temperature=temperatures[k],
+    generator=generators[k])` draws, in the same order (per sweep its site order, then at T > 0 its
+    uniforms), and stops drawing after a T = 0 sweep that changed none of its units, as `glauber` stops.
+    Its sites are visited in its own order: before a sweep each system's site axis is permuted by its
+    order, so that the t-th update of every system is one vectorised step on column t. The field
+    N h_i = Σ_μ ξ^μ_i (N m_μ) − P s_i and the overlap counts N m_μ are sums of integers, exact in
+    float32 for N·P < 2²⁴ (float64 above) whatever order they are summed in, and each system's T > 0
+    thresholds (N T/2) logit(u) are computed by `glauber`'s own expression on its own uniforms. So every
+    accept/reject compares the same numbers, and system k ends bit-identical to its lone `glauber` run.
+    A system at a T = 0 fixed point that stopped drawing is swept in the identity order: no unit of a
+    fixed point changes whatever the order, so its state is untouched.
+    """
+    K = len(generators)
+    if patterns.dim() < 3 or s.dim() < 3 or patterns.shape[0] != K or s.shape[0] != K or len(temperatures) != K:
+        raise ValueError(
+            f"glauber_population needs patterns (K, …, P, N), states (K, …, B, N), K temperatures and K "
+            f"generators; got {tuple(patterns.shape)}, {tuple(s.shape)}, {len(temperatures)}, {K}"
+        )
+    if sweeps < 0 or min(temperatures, default=0.0) < 0:
+        raise ValueError(f"glauber needs sweeps ≥ 0 and temperature ≥ 0, got {sweeps}, {min(temperatures)}")
+    N, P = patterns.shape[-1], patterns.shape[-2]
+    dtype = torch.float32 if N * P < 2**24 else torch.float64
+    xi_t = patterns.to(dtype).transpose(-1, -2).contiguous()  # (K, …, N, P)
+    s = s.to(dtype).clone()
+    counts = s @ xi_t  # N m_μ, (K, …, B, P)
+    identity = torch.arange(N, device=s.device)
+    settled = [False] * K
+    for _ in range(sweeps):
+        if all(settled):
+            break
+        orders, thresholds = [], torch.zeros_like(s)
+        for k, (gen, T) in enumerate(zip(generators, temperatures, strict=True)):
+            if settled[k]:
+                orders.append(identity)
+                continue
+            orders.append(torch.randperm(N, generator=gen, device=s.device))
+            if T > 0:
+                u = torch.rand(s.shape[1:], generator=gen, device=s.device, dtype=dtype)
+                thresholds[k] = 0.5 * N * T * torch.logit(u)
+        order = torch.stack(orders)  # (K, N)
+        sites = order.view(K, *(1,) * (s.dim() - 2), N).expand_as(s)
+        s_perm, th_perm = s.gather(-1, sites), thresholds.gather(-1, sites)
+        xi_perm = xi_t.gather(-2, order.view(K, *(1,) * (xi_t.dim() - 3), N, 1).expand_as(xi_t))
+        before = s_perm.clone()
+        for t in range(N):
+            xi_i = xi_perm[..., t : t + 1, :]  # (K, …, 1, P)
+            s_i = s_perm[..., t]
+            field = (counts * xi_i).sum(-1) - P * s_i  # N h_i, (K, …, B)
+            new = torch.where(field >= th_perm[..., t], 1.0, -1.0).to(dtype)
+            delta = new - s_i
+            s_perm[..., t] = new
+            counts.addcmul_(delta.unsqueeze(-1), xi_i)
+        s.scatter_(-1, sites, s_perm)
+        for k, T in enumerate(temperatures):
+            settled[k] = settled[k] or (T == 0 and torch.equal(before[k], s_perm[k]))
+    return s.to(torch.float32)

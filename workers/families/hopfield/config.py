@@ -61,6 +61,9 @@ def memory_bytes(model, data, train) -> int:
 CHECKS = FamilyChecks(
     data_kinds=frozenset({"patterns"}),
     memory_bytes=memory_bytes,
-    pack_note="its networks are not batched over trials yet",
+    packable=("seed", "train.temperature"),
+    packable_data={"patterns": ("data.flip_fraction",)},
 )
-"""What the driver checks of a hopfield trial before it runs."""
+"""What the driver checks of a hopfield trial before it runs. Trials that differ only in `seed`,
+`train.temperature` and `data.flip_fraction` share a pack (`population.HopfieldPopulation`): `model.width`
+(N), `data.alpha` (P = round(αN)) and `train.networks` set the shapes of the patterns and states."""
