@@ -123,6 +123,44 @@ class BayesMLP(nn.Module):
         return nll - self.log_prior(prior_std) / num_data
 
 
+# ------------------------------------------------------------------ functional forms (vmap)
+def prior_constants(prior_std: float, n_params: int) -> tuple[float, float]:
+    """(2s², P log(s√(2π))): the two numbers of log N(θ; 0, s²I) = −‖θ‖²/(2s²) − P log(s√(2π)), in float64
+    as `BayesMLP.log_prior` and `blr_potential` compute them from a float `prior_std`."""
+    return 2 * prior_std**2, n_params * math.log(prior_std * math.sqrt(2 * math.pi))
+
+
+def blr_potential_functional(
+    w: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, noise_std: float, two_prior_var: torch.Tensor, num_data: int
+) -> torch.Tensor:
+    """`blr_potential` with the prior's 2s² given as a tensor (a per-member value under `torch.func.vmap`):
+    L(w) = (1/n) Σ_{i∈B} (y_i − x_i·w)²/(2σ²) + ‖w‖²/(2 s² N), the same operations in the same order, so
+    a float32 `two_prior_var` equal to `prior_constants(s, ·)[0]` gives `blr_potential`'s numbers."""
+    resid = y - (w @ X.T if X.dim() == 2 else (X @ w.unsqueeze(-1)).squeeze(-1))
+    nll = (resid**2).mean(-1) / (2 * noise_std**2)
+    neg_log_prior = (w**2).sum(-1) / two_prior_var
+    return nll + neg_log_prior / num_data
+
+
+def mlp_potential_functional(
+    model: nn.Module,
+    params: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    num_data: int,
+    two_prior_var: torch.Tensor,
+    log_norm: torch.Tensor,
+) -> torch.Tensor:
+    """`BayesMLP.potential` of the parameters `params` (`torch.func.functional_call`), with the prior's
+    constants (2s², P log(s√(2π))) given as tensors, so that `torch.func.vmap` batches members with their own
+    prior width: L(θ) = mean cross-entropy on the batch + (1/N)(−log p(θ)), in `BayesMLP`'s operation order."""
+    nll = nn.functional.cross_entropy(functional_call(model, params, (x,)), y)
+    sq = sum((p**2).sum() for p in params.values())
+    log_prior = -sq / two_prior_var - log_norm
+    return nll - log_prior / num_data
+
+
 @torch.no_grad()
 def posterior_predictive(
     model: nn.Module, snapshots: Sequence[dict[str, torch.Tensor]], x: torch.Tensor

@@ -82,8 +82,18 @@ SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
+def pack_refusal(cfg) -> str | None:
+    """pSGLD packs only the linear model (`population.SGLDPopulation`): its first step divides the gradient by
+    |g| + 1e-5, so a packed MLP's batched-product rounding of a near-zero gradient is magnified 1e5-fold and
+    the member would drift from its unpacked twin."""
+    if cfg.train.get("preconditioned") and cfg.model.get("arch") == BayesArch.mlp.value:
+        return "train.preconditioned=true on model.arch=mlp magnifies the pack's rounding; plain SGLD packs"
+    return None
+
+
 CHECKS = FamilyChecks(
     data_kinds=frozenset({"digits", "regression"}),
-    pack_note="its networks are not batched over trials yet (torch.func is the way)",
+    packable=("seed", "train.lr", "train.temperature", "train.gamma", "model.prior_std"),
+    pack_refusal=pack_refusal,
 )
 """What the driver checks of a sgld trial before it runs."""
