@@ -11,9 +11,11 @@ estimated by `contrastive_loss` with model samples from a short Langevin run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -115,3 +117,96 @@ def mmd(x: torch.Tensor, y: torch.Tensor, bandwidth: float | None = None) -> flo
     k_yy = (kernel_sum(y, y) - m) / (m * (m - 1))
     k_xy = kernel_sum(x, y) / (n * m)
     return float(k_xx + k_yy - 2.0 * k_xy)
+
+
+# ------------------------------------------------------------------------ populations of models
+def stack_parameters(models: Sequence[EnergyMLP]) -> dict[str, torch.Tensor]:
+    """The parameters of P EnergyMLPs of one shape, each stacked along a new leading axis P, by name.
+
+    `torch.stack` is differentiable: a loss on the stack sends each model's share of the gradient to
+    that model's own parameters (their `.grad`), as if it had been computed on the model alone."""
+    names = [name for name, _ in models[0].named_parameters()]
+    params = [dict(m.named_parameters()) for m in models]
+    return {name: torch.stack([p[name] for p in params]) for name in names}
+
+
+def population_energy(model: EnergyMLP, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """E_θ_p(x_p) of P models at once: `params` as `stack_parameters` gives them, x of shape (P, B, dim);
+    returns (P, B). `model` only lends its layer structure (its activations; its weights are unused).
+
+    A hidden layer is one `torch.baddbmm` over the population, which on a CPU runs per member the same
+    matrix product as the lone `nn.Linear` (`addmm`), bit for bit. The output layer, a matrix–vector
+    product, goes member by member through the lone `nn.functional.linear`: a batched product rounds
+    differently from the BLAS matrix–vector kernel that a lone model's output layer uses."""
+    h = x
+    last = len(model.net) - 1
+    for n, layer in enumerate(model.net):
+        if not isinstance(layer, nn.Linear):
+            h = layer(h)  # the activation: elementwise, any shape
+            continue
+        weight, bias = params[f"net.{n}.weight"], params[f"net.{n}.bias"]
+        if n == last:
+            h = torch.stack([F.linear(h[p], weight[p], bias[p]) for p in range(h.shape[0])])
+        else:
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+    return h.squeeze(-1)
+
+
+def population_langevin(
+    energy: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    *,
+    steps: int,
+    step_size: Sequence[float],
+    temperature: Sequence[float],
+    generators: Sequence[torch.Generator],
+    clip_x: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """`models.mcmc.langevin` for P sets of chains at once, each with its own ε_p, T_p, generator and box:
+    the unadjusted Langevin algorithm (Roberts & Tweedie 1996; at temperature T as in the
+    `models.mcmc.langevin` docstring) x_p ← x_p − (ε_p/2)∇E_p(x_p) + √(ε_p T_p) ξ_p, ξ_p ~ N(0, I),
+    clamped to [−c_p, c_p] after every step.
+
+    `energy` maps x (P, B, ...) to energies (P, B) (e.g. `population_energy`); the gradient of their sum
+    is each set's own gradient, as the sets share no parameter. Each set draws its noise from its own
+    generator in the lone function's order, and every update is the lone one's float32 arithmetic on
+    (P, 1, …) tensors of its constants (0.5·ε and √(εT) rounded from float64, as Python scalars are), so
+    set p ends where `langevin` with (ε_p, T_p, generators[p], c_p) ends. A set with T_p = 0 draws no
+    noise, as there. Returns the final x, detached.
+    """
+    n = x.shape[0]
+    if steps < 0 or min(step_size) <= 0 or min(temperature) < 0:
+        raise ValueError(
+            f"langevin needs steps ≥ 0, step_size > 0, temperature ≥ 0; got steps={steps}, "
+            f"step_size={list(step_size)}, temperature={list(temperature)}"
+        )
+    if not len(step_size) == len(temperature) == len(generators) == n:
+        raise ValueError(f"population_langevin needs one ε, T and generator per set; got {n} sets")
+    shape = (n,) + (1,) * (x.ndim - 1)
+
+    def per_set(values) -> torch.Tensor:
+        return torch.tensor([float(v) for v in values], dtype=x.dtype, device=x.device).view(shape)
+
+    half_step = per_set(0.5 * e for e in step_size)
+    stds = [math.sqrt(e * t) for e, t in zip(step_size, temperature, strict=True)]
+    noise_std, noisy = per_set(stds), torch.tensor(stds, device=x.device).view(shape) > 0
+    low, high = (per_set(-c for c in clip_x), per_set(clip_x)) if clip_x is not None else (None, None)
+    x = x.detach().clone()
+    for _ in range(steps):
+        with torch.enable_grad():
+            x.requires_grad_(True)
+            (grad,) = torch.autograd.grad(energy(x).sum(), x)
+        x = x.detach() - half_step * grad
+        if max(stds) > 0:
+            noise = torch.stack(
+                [
+                    torch.randn(x.shape[1:], generator=g, device=x.device, dtype=x.dtype)
+                    if s > 0
+                    else torch.zeros(x.shape[1:], device=x.device, dtype=x.dtype)
+                    for g, s in zip(generators, stds, strict=True)
+                ]
+            )
+            x = torch.where(noisy, x + noise_std * noise, x)
+        if clip_x is not None:
+            x = torch.clamp(x, low, high)
+    return x

@@ -85,9 +85,28 @@ SCHEMAS: dict[str, dict[str, type]] = {
 }
 
 
+PACKABLE = (
+    "seed",
+    "train.lr",
+    "train.beta1",
+    "train.cosine_decay",
+    "train.grad_clip",
+    "train.alpha",
+    "train.divergence_patience",
+    "sampler.temperature",
+    "sampler.step_size",
+    "sampler.clip",
+    "sampler.reinit_prob",
+)
+"""Keys in which ebm trials may differ and share a pack (`population.EBMPopulation`): each member keeps its
+own optimiser, schedule, loss weight, replay buffer and generator, and its Langevin ε, T and clip box are
+per-member tensors. Keys that shape a tensor (width, depth, data size, batch size, chains, buffer size) or
+set a loop's length (Langevin steps, training steps) are the pack's."""
+
 CHECKS = FamilyChecks(
     data_kinds=frozenset({"ring", "moons", "digits"}),
     needs_sampler=True,
-    pack_note="its replay buffers and Langevin chains are not batched over trials yet",
+    packable=PACKABLE,
+    packable_data={kind: ("data.mmd_bandwidth",) for kind in ("ring", "moons")},
 )
 """What the driver checks of a ebm trial before it runs."""

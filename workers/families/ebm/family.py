@@ -11,6 +11,10 @@ clipping. Logged:
 - `obs/mmd_short_long`: MMD² between those chains and the same chains run `long_run_factor`×
   longer, which exposes the non-convergent regime (Nijkamp et al. 2019, arXiv:1903.12370);
 - `obs/mmd_buffer`: MMD² between replay-buffer samples and held-out data.
+
+`population.py` trains a pack of these trials as one batched model; it shares a step's draws
+(`draw_batch`), its update once the gradient is in (`apply_gradients`) and the scoring of the
+observables (`scores`) with the lone family, whose `step` and `observe` are made of them.
 """
 
 from __future__ import annotations
@@ -89,15 +93,25 @@ class EBMFamily:
         )
 
     def step(self, step: int) -> dict[str, float]:
-        idx = torch.randint(0, len(self.data), (self.cfg.batch_size,), generator=self.generator, device=self.device)
-        x_data = self.data[idx]
-        x0, slots = self.buffer.sample(self.cfg.batch_size, generator=self.generator)
+        x_data, x0, slots = self.draw_batch()
         x_samples = self._langevin(x0, self.sampler.steps)
         self.buffer.update(slots, x_samples)
         e_data, e_samples = self.model.energy(x_data), self.model.energy(x_samples)
         loss = contrastive_terms(e_data, e_samples, alpha=self.cfg.alpha)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        return self.apply_gradients(loss, e_data, e_samples)
+
+    def draw_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A step's draws, in order: the data minibatch, and the replay-buffer starts of the chains with
+        their slots (x_data, x0, slots)."""
+        idx = torch.randint(0, len(self.data), (self.cfg.batch_size,), generator=self.generator, device=self.device)
+        x0, slots = self.buffer.sample(self.cfg.batch_size, generator=self.generator)
+        return self.data[idx], x0, slots
+
+    def apply_gradients(self, loss: torch.Tensor, e_data: torch.Tensor, e_samples: torch.Tensor) -> dict[str, float]:
+        """The rest of a step once the loss's gradient is in the parameters' `.grad`: clip, Adam, the
+        schedule, the divergence flag, and the step's metrics."""
         max_norm = self.cfg.grad_clip if self.cfg.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         self.optimizer.step()
@@ -115,13 +129,21 @@ class EBMFamily:
             "train/divergence_flag": self.flag,
         }
 
+    def fresh_starts(self, n: int | None = None) -> torch.Tensor:
+        """Starts of fresh chains: n (default `eval_chains`) points uniform in the buffer's box."""
+        return self.buffer.uniform(n or self.cfg.eval_chains, generator=self.generator)
+
     def fresh_samples(self, steps: int, n: int | None = None) -> torch.Tensor:
-        x0 = self.buffer.uniform(n or self.cfg.eval_chains, generator=self.generator)
-        return self._langevin(x0, steps)
+        return self._langevin(self.fresh_starts(n), steps)
 
     def observe(self, step: int) -> dict[str, float]:
         short = self.fresh_samples(self.sampler.eval_steps)
         long = self._langevin(short, self.sampler.eval_steps * (self.sampler.long_run_factor - 1))
+        return self.scores(short, long)
+
+    def scores(self, short: torch.Tensor, long: torch.Tensor) -> dict[str, float]:
+        """The observables of fresh short-run chains and the same chains run longer: their MMD² to the
+        held-out data and to each other, and that of replay-buffer points drawn here."""
         ref = self.heldout[: len(short)]
         slots = torch.randint(len(self.buffer), (len(ref),), generator=self.generator, device=self.device)
         buffered = self.buffer.buffer[slots]
