@@ -34,6 +34,26 @@ def test_points_spooled_then_replayed_arrive_once(sink):
     assert sorted(m.step for m in history) == [0, 1, 2]
 
 
+@pytest.mark.parametrize("points", [3, 995, 2500])
+def test_closing_tags_ride_with_the_last_points_when_they_fit(sink, points):
+    """A trial's closing flush sends its points and tags in one request when MLflow's 1000 entries allow
+    it, else the tags on their own; either way every point and tag is stored once."""
+    sink.flush_every = 0  # as when checkpointing: points wait for the closing flush
+    calls = []
+    real = sink.client.log_batch
+    sink.client.log_batch = lambda run_id, **batch: calls.append(batch) or real(run_id, **batch)
+    for step in range(points):
+        sink(step, {"train/loss": float(step)})
+    tags = {f"phasesweep.t{i}": str(i) for i in range(10)}
+    sink.terminate("FINISHED", tags)
+    batches = -(-points // 1000)
+    assert len(calls) == batches + (points % 1000 + len(tags) > 1000)
+    assert sum(len(c.get("metrics") or []) for c in calls) == points
+    run = sink.client.get_run(sink.run_id)
+    assert run.info.status == "FINISHED" and all(run.data.tags[k] == v for k, v in tags.items())
+    assert len(sink.client.get_metric_history(sink.run_id, "train/loss")) == points
+
+
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_full_disk_under_the_spool_is_a_store_refusal(sink):
     sink.spool = Path("/dev/full")  # every write there fails with ENOSPC
