@@ -157,6 +157,17 @@ def child_runs(cwd: Path):
     return client, [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
 
+def assert_one_pack(out, workdir: Path, metrics: list[str], members: int = 4) -> None:
+    """A packed CLI sweep: exit 0, no family refused to pack, `members` FINISHED child runs that all ran in
+    one pack (one `phasesweep.pack` tag), each holding `metrics`."""
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "cannot pack" not in out.stdout
+    _, runs = child_runs(workdir)
+    assert len(runs) == members and all(r.info.status == "FINISHED" for r in runs)
+    assert Counter(r.data.tags.get("phasesweep.pack", "alone") for r in runs).most_common(1)[0][1] == members
+    assert all(key in r.data.metrics for r in runs for key in metrics)
+
+
 @pytest.mark.slow  # two CLI sweeps through Ray and MLflow, a minute each: the default tier keeps ~10 min
 def test_a_packed_sweep_gives_each_member_its_own_run_with_its_unpacked_params(workdir):
     """Six trials in packs of 4: two tasks, six FINISHED child runs, each tagged with its pack and holding the

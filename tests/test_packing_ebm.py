@@ -6,7 +6,6 @@ left behind; the driver packing ebm trials into one task."""
 from __future__ import annotations
 
 import io
-from collections import Counter
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +14,7 @@ import torch
 from models.ebm import EnergyMLP, population_energy, population_langevin, stack_parameters
 from models.mcmc.langevin import langevin
 from tests.conftest import cli
-from tests.test_packing import child_runs, learned, run
+from tests.test_packing import assert_one_pack, learned, run
 from workers.families.ebm.config import EBMModelConfig, EBMTrainConfig, LangevinSamplerConfig, Synthetic2DDataConfig
 from workers.families.ebm.family import EBMFamily
 from workers.families.ebm.population import EBMPopulation
@@ -168,9 +167,4 @@ def test_the_driver_packs_ebm_trials_into_one_task(workdir):
     tiny += ["sampler.steps=2", "sampler.eval_steps=2", "sampler.buffer_size=64"]
     grid = ["sampler.temperature=0.1,0.5", "sampler.step_size=0.01,0.05"]
     out = cli("-m", "experiment=ebm_langevin", *tiny, *grid, "pack.size=4", cwd=workdir)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "cannot pack" not in out.stdout
-    _, runs = child_runs(workdir)
-    assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
-    assert Counter(r.data.tags.get("phasesweep.pack", "alone") for r in runs).most_common(1)[0][1] == 4
-    assert all("obs/mmd" in r.data.metrics and "train/energy_gap" in r.data.metrics for r in runs)
+    assert_one_pack(out, workdir, ["obs/mmd", "train/energy_gap"])

@@ -4,7 +4,6 @@ checkpoints that cross between the two forms; the driver packing Metropolis tria
 
 from __future__ import annotations
 
-from collections import Counter
 from types import SimpleNamespace
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 
 from models import ising
 from tests.conftest import cli
-from tests.test_packing import child_runs, learned, run
+from tests.test_packing import assert_one_pack, learned, run
 from workers.families.base import IsingDataConfig
 from workers.families.ising_mc.config import MCTrainConfig
 from workers.families.ising_mc.family import IsingMCFamily
@@ -101,9 +100,4 @@ def test_a_wolff_checkpoint_is_refused_by_a_pack():
 def test_the_driver_packs_metropolis_trials_and_runs_wolff_ones_alone(workdir):
     sweep = ["-m", "experiment=ising_mc", "data.L=4", "train.steps=20", "train.observe_every=10"]
     out = cli(*sweep, "data.algorithm=metropolis", "data.temperature=2.0,3.0", "seed=0,1", "pack.size=4", cwd=workdir)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "cannot pack" not in out.stdout
-    _, runs = child_runs(workdir)
-    assert len(runs) == 4 and all(r.info.status == "FINISHED" for r in runs)
-    assert Counter(r.data.tags.get("phasesweep.pack", "alone") for r in runs).most_common(1)[0][1] == 4
-    assert all("obs/binder" in r.data.metrics for r in runs)
+    assert_one_pack(out, workdir, ["obs/binder"])
