@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from mlflow.entities import Metric, RunTag
 from mlflow.tracking import MlflowClient
 
-from workers.tracking import HEARTBEAT_TAG, MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, chunks, heartbeat
+from workers.tracking import MAX_METRICS_PER_BATCH, MAX_PARAMS_PER_BATCH, chunks, heartbeat
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -111,14 +111,17 @@ class MLflowSink:
         self._logged_through: dict[str, int] | None = None
         self._stop_beating: threading.Event | None = None
         self._opened: Run | None = None
+        self._claim_tags: dict[str, Any] = {}
 
     # ----------------------------------------------------------------------- the lease
     def start_heartbeat(self, every_s: float, tags: dict[str, Any] | None = None) -> None:
-        """Beat now (retried like every write), with any other `tags` in the same write, then every
-        `every_s` seconds until `stop_heartbeat()`."""
+        """Claim the run: beat now, with any other `tags` in the same write, then every `every_s` seconds
+        until `stop_heartbeat()`, all from a daemon thread, so the trial starts without waiting on the
+        store. The claim's `tags` are written again with the closing ones (`terminate`), so a claim the
+        store missed loses nothing."""
         self.stop_heartbeat()
-        self.set_tags({HEARTBEAT_TAG: f"{time.time():.1f}"} | (tags or {}))
-        self._stop_beating = heartbeat(self.tracking_uri, self.run_id, every_s)
+        self._claim_tags = dict(tags or {})
+        self._stop_beating = heartbeat(self.tracking_uri, self.run_id, every_s, first=self._claim_tags)
 
     def stop_heartbeat(self) -> None:
         if self._stop_beating is not None:
@@ -307,7 +310,7 @@ class MLflowSink:
     def terminate(self, status: str, tags: dict[str, Any] | None = None) -> None:
         """Flush (with the run's closing `tags`, in the same request) and end the run with an MLflow
         status: FINISHED, FAILED or KILLED."""
-        self.flush(tags)
+        self.flush(self._claim_tags | (tags or {}))
         self._retry("ending the run", lambda: self.client.set_terminated(self.run_id, status=status))
 
 

@@ -155,19 +155,25 @@ def is_owned(run: Run, lease_s: float) -> bool:
     return run.info.status == "RUNNING" and age is not None and age < lease_s
 
 
-def heartbeat(tracking_uri: str, run_id: str, every_s: float) -> threading.Event:
+def heartbeat(tracking_uri: str, run_id: str, every_s: float, first: dict[str, Any] | None = None) -> threading.Event:
     """Refresh the run's `HEARTBEAT_TAG` every `every_s` seconds from a daemon thread; set the returned
-    event to stop. A missed beat is only logged: a lease is four beats long, and the owner must not fail
-    because one tag write was late."""
+    event to stop. With `first`, the thread beats at once, with those tags in the same write, so the
+    caller need not wait for it. A missed beat is only logged: a lease is four beats long, and the owner
+    must not fail because one tag write was late."""
     stop = threading.Event()
     client = MlflowClient(tracking_uri=tracking_uri)
 
+    def write(tags: dict[str, Any]) -> None:
+        try:
+            set_tags(client, run_id, {HEARTBEAT_TAG: f"{time.time():.1f}"} | tags)
+        except Exception as exc:
+            log.warning("heartbeat of run %s missed (%s)", run_id, exc)
+
     def beat() -> None:
+        if first is not None:
+            write(first)
         while not stop.wait(every_s):
-            try:
-                client.set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.1f}")
-            except Exception as exc:
-                log.warning("heartbeat of run %s missed (%s)", run_id, exc)
+            write({})
 
     threading.Thread(target=beat, name=f"heartbeat-{run_id[:8]}", daemon=True).start()
     return stop
