@@ -1,0 +1,78 @@
+"""The local sqlite store: a sweep's driver puts it in write-ahead-log mode, except on a network file
+system, and a trial claims its run without waiting on the store while every claimed tag still lands."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from pipelines.preflight import filesystem_type, open_experiment, use_write_ahead_log
+from workers.config import TrackingConfig
+from workers.sink import MLflowSink
+from workers.tracking import HEARTBEAT_TAG
+
+
+def journal_mode(path) -> str:
+    with sqlite3.connect(path) as db:
+        return db.execute("PRAGMA journal_mode").fetchone()[0].lower()
+
+
+def test_a_new_local_store_is_opened_in_write_ahead_log_mode(tmp_path):
+    db = tmp_path / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    experiment_id = open_experiment(TrackingConfig(experiment="wal"), uri)
+    assert journal_mode(db) == "wal"
+    client = MlflowClient(uri)  # MLflow reads and writes it as before
+    run = client.create_run(experiment_id)
+    client.log_metric(run.info.run_id, "x", 1.5)
+    assert MlflowClient(uri).get_run(run.info.run_id).data.metrics == {"x": 1.5}
+
+
+MOUNTS = """\
+/dev/vda / ext4 rw,relatime 0 0
+server:/export /data nfs4 rw,relatime 0 0
+/dev/vdb /data/local\\040disk xfs rw 0 0
+"""
+
+
+@pytest.mark.parametrize(
+    "where, kind",
+    [("/data/run/x", "nfs4"), ("/data", "nfs4"), ("/data/local disk/x", "xfs"), ("/datax", "ext4"), ("/tmp", "ext4")],
+)
+def test_the_file_system_is_the_longest_mount_point_holding_the_path(where, kind):
+    assert filesystem_type(Path(where), MOUNTS) == kind
+
+
+def test_a_store_on_a_network_file_system_keeps_the_rollback_journal(tmp_path):
+    db = tmp_path / "mlflow.db"
+    sqlite3.connect(db).close()
+    on_nfs = f"/dev/vda / ext4 rw 0 0\nserver:/x {tmp_path} nfs rw 0 0\n"
+    assert use_write_ahead_log(f"sqlite:///{db}", on_nfs) is False
+    assert journal_mode(db) == "delete"
+    assert use_write_ahead_log(f"sqlite:///{db}", "/dev/vda / ext4 rw 0 0\n") is True
+    assert journal_mode(db) == "wal"
+    assert use_write_ahead_log("http://127.0.0.1:5000") is False
+
+
+def test_a_claim_is_written_by_the_heartbeat_thread_and_its_tags_again_at_the_end(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("claim")).info.run_id
+    sink = MLflowSink(uri, run_id, spool_dir=tmp_path / "spool")
+    sink.start_heartbeat(60.0, {"phasesweep.node": "here"})
+    deadline = time.monotonic() + 10
+    while HEARTBEAT_TAG not in (tags := client.get_run(run_id).data.tags) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tags.get("phasesweep.node") == "here" and float(tags[HEARTBEAT_TAG]) <= time.time()
+    client.delete_tag(run_id, "phasesweep.node")  # as if the claim's write had been missed
+    sink(0, {"train/loss": 0.25})
+    sink.terminate("FINISHED", {"phasesweep.status": "finished"})
+    sink.stop_heartbeat()
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["phasesweep.node"] == "here" and run.data.tags["phasesweep.status"] == "finished"
+    assert run.data.metrics == {"train/loss": 0.25}
