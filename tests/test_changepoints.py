@@ -16,6 +16,8 @@ import pytest
 from models.transitions.changepoints import (
     ChangePoint,
     MissingObservableError,
+    _logistic,
+    _logistic_jacobian,
     detect_all,
     detect_change_points,
     robust_noise_scale,
@@ -100,6 +102,38 @@ def test_gradual_change_reports_its_width():
     assert 185 <= ramp_event.index <= 215
     staircase = detect_change_points(steps, values, observable="x", merge_gap=0, max_events=None)
     assert len(staircase) > 3 and all(e.jump > 0 for e in staircase)
+
+
+@pytest.mark.parametrize("params", [(0.3, 1.5, 40.0, math.log(8.0)), (-2.0, -0.7, 55.0, math.log(0.5))])
+def test_the_step_fit_jacobian_is_the_derivative_of_the_step(params):
+    """The analytic ∂/∂(a, b, c, ln s) the width fit uses, against central differences of the step."""
+    t = np.linspace(0.0, 100.0, 201)
+    exact = _logistic_jacobian(t, *params)
+    for k in range(4):
+        h = 1e-6 * max(1.0, abs(params[k]))
+        up, down = list(params), list(params)
+        up[k] += h
+        down[k] -= h
+        numeric = (_logistic(t, *up) - _logistic(t, *down)) / (2 * h)
+        np.testing.assert_allclose(exact[:, k], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_survivors_of_max_events_are_described_between_their_surviving_neighbours():
+    """With `max_events`, each surviving event is described over the segments between it and the
+    surviving neighbours, not over those it had before the weak events between them were merged away."""
+    levels = [0.0, 4.0, 4.6, 9.0, 9.5, 15.0]
+    values = piecewise(3, 600, [100, 200, 300, 400, 500], levels, noise=0.5)
+    steps = np.arange(600, dtype=float)
+    all_events = detect_change_points(steps, values, observable="x", merge_gap=0, max_events=None)
+    kept = detect_change_points(steps, values, observable="x", merge_gap=0, max_events=3)
+    assert len(all_events) > 3 and len(kept) == 3
+    big = sorted(all_events, key=lambda e: -e.sharpness)[:3]
+    assert sorted(e.step for e in kept) == sorted(e.step for e in big)
+    bounds = [0, *sorted(e.index for e in kept), 600]  # each survivor now sits between its neighbours
+    for k, event in enumerate(sorted(kept, key=lambda e: e.index), start=1):
+        assert abs(event.jump) > 3.0  # the three large steps survive, the 0.5-0.6 ones were merged away
+        assert event.before == pytest.approx(values[bounds[k - 1] : bounds[k]].mean(), rel=1e-12)
+        assert event.after == pytest.approx(values[bounds[k] : bounds[k + 1]].mean(), rel=1e-12)
 
 
 def test_nan_values_are_dropped_and_steps_sorted():

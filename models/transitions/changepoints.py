@@ -169,13 +169,23 @@ def detect_change_points(
     pen = PENALTY_BETA[model] * math.log(n) if penalty is None else float(penalty)
     breaks = _segment(z, model=model, pen=pen, min_size=int(min_size), jump=jump)
     gap = 3 * int(min_size) if merge_gap is None else int(merge_gap)
+    described: dict[tuple[int, ...], ChangePoint] = {}
+
+    def describe(group: list[int]) -> ChangePoint:
+        # an event depends only on its breaks and the two segments around them: dropping the weakest
+        # event leaves the others' unchanged, so each is fitted once however many are dropped
+        key = tuple(breaks[group[0] - 1 : group[-1] + 2])
+        if key not in described:
+            described[key] = _describe(observable, t, v, breaks, group)
+        return described[key]
+
     groups = _group_ramps(v, breaks, gap)
-    events = [_describe(observable, t, v, breaks, group) for group in groups]
+    events = [describe(group) for group in groups]
     while max_events is not None and len(events) > max_events:
         weakest = min(range(len(events)), key=lambda i: events[i].sharpness)
         breaks = [b for k, b in enumerate(breaks) if k not in groups[weakest]]
         groups = _group_ramps(v, breaks, gap)
-        events = [_describe(observable, t, v, breaks, group) for group in groups]
+        events = [describe(group) for group in groups]
     return events
 
 
@@ -285,6 +295,26 @@ def _describe(observable: str, t: np.ndarray, v: np.ndarray, breaks: list[int], 
     return ChangePoint(observable, float(t[mid]), int(mid), before, after, jump_size, sharpness, width)
 
 
+def _rise(t: np.ndarray, c: float, log_s: float) -> np.ndarray:
+    """u = 1 / (1 + exp(−(t − c)/s)), with the exponent clipped to ±500."""
+    return 1.0 / (1.0 + np.exp(np.clip(-(t - c) / np.exp(log_s), -500.0, 500.0)))
+
+
+def _logistic(t: np.ndarray, a: float, b: float, c: float, log_s: float) -> np.ndarray:
+    """The step a + b u(t) that `_logistic_width` fits."""
+    return a + b * _rise(t, c, log_s)
+
+
+def _logistic_jacobian(t: np.ndarray, a: float, b: float, c: float, log_s: float) -> np.ndarray:
+    """∂/∂(a, b, c, ln s) of `_logistic`, shape (len(t), 4): with x = (t − c)/s, du/dx = u(1 − u),
+    dx/dc = −1/s and dx/d ln s = −x. Given to the fit, it costs one evaluation per iteration where
+    finite differences cost five."""
+    s = np.exp(log_s)
+    u = _rise(t, c, log_s)
+    slope = b * u * (1.0 - u)
+    return np.stack([np.ones_like(u), u, -slope / s, -slope * (t - c) / s], axis=-1)
+
+
 def _logistic_width(t: np.ndarray, v: np.ndarray, before: float, jump: float, t0: float) -> float:
     """10 %→90 % width 2 ln 9 · s of v ≈ a + b / (1 + exp(−(t − t₀)/s)), fitted by least squares."""
     gaps = np.diff(t)
@@ -292,17 +322,12 @@ def _logistic_width(t: np.ndarray, v: np.ndarray, before: float, jump: float, t0
     span = float(t[-1] - t[0])
     if not (spacing > 0 and span > 0 and jump != 0):
         return math.nan
-
-    def logistic(tt, a, b, c, log_s):
-        arg = np.clip(-(tt - c) / np.exp(log_s), -500.0, 500.0)
-        return a + b / (1.0 + np.exp(arg))
-
     p0 = (before, jump, t0, math.log(spacing))
     bounds = ([-np.inf, -np.inf, t[0], math.log(1e-3 * spacing)], [np.inf, np.inf, t[-1], math.log(span)])
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            popt, _ = curve_fit(logistic, t, v, p0=p0, bounds=bounds, maxfev=2000)
+            popt, _ = curve_fit(_logistic, t, v, p0=p0, bounds=bounds, jac=_logistic_jacobian, maxfev=2000)
     except (RuntimeError, ValueError):
         return math.nan
     return LN81 * math.exp(popt[3])
