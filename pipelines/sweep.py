@@ -95,6 +95,25 @@ def _connect(cluster: DictConfig, requests: dict[tuple[float, float], int]) -> b
     return False
 
 
+def _slots(first: TrialSpec) -> int:
+    """Trials of `first`'s resource request that Ray's CPUs hold at once."""
+    import ray
+
+    return max(1, int(ray.cluster_resources().get("CPU", 1) // max(first.resources.cpus, 1e-3)))
+
+
+def _warm_workers(first: TrialSpec, n_trials: int) -> list[Any]:
+    """Ask each slot's worker to import torch and MLflow (`workers.task.warm_up`) now, as soon as Ray is up:
+    it takes seconds, and runs while the driver opens the store and the parent run. Nothing waits on
+    these tasks: a trial queued behind a warm-up simply starts in a worker that has its imports."""
+    import ray
+
+    from workers.task import warm_up
+
+    warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
+    return [warm.remote() for _ in range(min(_slots(first), n_trials))]
+
+
 def _axes(job_overrides: Sequence[Sequence[str]]) -> dict[str, list[str]]:
     axes: dict[str, list[str]] = {}
     for overrides in job_overrides:
@@ -174,6 +193,7 @@ def run_sweep(
     started = False
     try:
         started = _connect(cluster, trials.resource_requests)
+        warming = _warm_workers(first, len(trials))  # the workers import while the store finishes opening
         try:
             experiment_id = opening.result()
         except ConfigError as err:
@@ -199,6 +219,7 @@ def run_sweep(
             declared=declared,
             pack_size=first_cfg.pack.size,
             round=round,
+            warming=warming,
         )
         return driver.run(first, sweep_name=sweep_name, resume=resume, sweep_dir=sweep_dir, lease_s=lease_s)
     finally:
@@ -222,8 +243,11 @@ class _Driver:
         declared: Sequence[str] = (),
         pack_size: Any = 1,
         round: Round | None = None,
+        warming: list[Any] = (),
     ):
         self.trials, self.out, self.client = trials, out, client
+        self.warming = list(warming)
+        """The workers' warm-up tasks (`_warm_workers`); nothing waits on them."""
         self.experiment_id, self.uri, self.poll_s = experiment_id, uri, poll_s
         self.round = round
         self.axes = _axes(trials)
@@ -251,14 +275,8 @@ class _Driver:
         commit = tracking.git_commit()
         if commit:
             tags["mlflow.source.git.commit"] = commit
-        from workers.task import warm_up
-
         resources = ray.cluster_resources()
-        slots = max(1, int(resources.get("CPU", 1) // max(first.resources.cpus, 1e-3)))
-        # each slot's worker imports torch and MLflow while the parent run is opened here; nothing waits on
-        # these: a trial queued behind a warm-up simply starts in a worker that has its imports
-        warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
-        self.warming = [warm.remote() for _ in range(min(slots, len(self.trials)))]
+        slots = _slots(first)
         if resume:
             _wait_for_orphans(self.client, self.experiment_id, sweep_name, lease_s, self.out)
         parent = self.parent = open_parent(
