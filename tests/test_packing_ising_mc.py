@@ -97,7 +97,9 @@ def test_a_wolff_checkpoint_is_refused_by_a_pack():
         pack.load_member_state(0, state)
 
 
-def test_the_driver_packs_metropolis_trials_and_runs_wolff_ones_alone(workdir):
+def test_the_driver_packs_metropolis_trials_into_one_task(workdir):
+    """Metropolis trials pack; Wolff trials, which cannot, are the experiment's default and run one per task
+    (`tests/test_packing.py`, `test_a_family_that_cannot_pack_says_so_in_one_line_and_runs_one_per_task`)."""
     sweep = ["-m", "experiment=ising_mc", "data.L=4", "train.steps=20", "train.observe_every=10"]
     out = cli(*sweep, "data.algorithm=metropolis", "data.temperature=2.0,3.0", "seed=0,1", "pack.size=4", cwd=workdir)
     assert_one_pack(out, workdir, ["obs/binder"])
