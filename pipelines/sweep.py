@@ -56,15 +56,29 @@ EXIT_BUSY = 3
 log = logging.getLogger(__name__)
 
 
+LOOPBACK_ONLY = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""Ray's switch for a single-machine install, read once, when Ray is first imported. Ray 2.60 turns the node
+address 127.0.0.1 into the machine's reachable one (`ray._private.services.resolve_ip_for_localhost`),
+and its servers then listen on all interfaces or on that address; with this false, as is Ray's default on
+macOS and Windows, the node address stays 127.0.0.1 and every server of the instance listens there."""
+
+
 def _connect(cluster: DictConfig, requests: dict[tuple[float, float], int]) -> bool:
-    """Start the embedded local Ray, or join a cluster. Returns True if we started it."""
+    """Start the embedded local Ray, or join a cluster. Returns True if we started it.
+
+    The embedded instance serves this machine only, so it listens on 127.0.0.1 only (`LOOPBACK_ONLY`; a
+    user's own setting of it is kept). A driver that joins a cluster keeps Ray's reachable address, which
+    the cluster's nodes need to reach it."""
+    address = cluster.address or None
+    embedded = address is None and not os.environ.get("RAY_ADDRESS")
+    if embedded:
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
     import ray
 
     if ray.is_initialized():  # a sweep of several rounds (`Round`) keeps the Ray its first round joined
         return False
-    address = cluster.address or None
     quiet = dict(logging_level=logging.WARNING, log_to_driver=False)
-    if address is None and not os.environ.get("RAY_ADDRESS"):
+    if embedded:
         # Ray announces at WARNING that it turned on token authentication, the safe default, on every
         # start of a local instance; that is not a warning to the user of an embedded one.
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
@@ -184,8 +198,6 @@ def run_sweep(
         fail(str(err))
 
     out = console()
-    import ray
-
     # The store opens (seconds, for a new sqlite file) while Ray starts (seconds, mostly waiting on its
     # processes): both are needed before the first trial, neither needs the other.
     pool = ThreadPoolExecutor(1, thread_name_prefix="open-store")
@@ -225,6 +237,8 @@ def run_sweep(
     finally:
         pool.shutdown(wait=True)
         if started and round is None:
+            import ray
+
             ray.shutdown()
 
 
