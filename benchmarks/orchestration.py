@@ -4,8 +4,9 @@ A trial here does nothing but sleep (`benchmarks/sleep_family.py`, 0.05 s a step
 takes beyond the sleeping is orchestration: imports, composing and checking the sweep, starting Ray,
 the MLflow run tree, the workers' imports, logging, artifacts, the sweep analysis and the shutdown.
 The reference is the least a Ray program can do for the same work: `ray.init` with the same options
-phasesweep passes (`address="local"`, the same `num_cpus`, `include_dashboard=False`, 127.0.0.1, quiet
-logging), one task per trial that sleeps the same steps and returns its own clock, `ray.shutdown()`.
+phasesweep passes (`address="local"`, the same `num_cpus`, `include_dashboard=False`, 127.0.0.1 with
+Ray's single-machine mode so that it listens there only, quiet logging), one task per trial that sleeps
+the same steps and returns its own clock, `ray.shutdown()`.
 Both run as a fresh process timed from launch to exit, so imports and interpreter shutdown count for
 both; each phasesweep run has its own fresh temporary working directory, so its sqlite store
 (`mlflow.db`) is new, as a new user's. The two sides alternate within one run (bare Ray first, then
@@ -69,6 +70,7 @@ TARGET_SLOT_USE = 0.85
 BARE_RAY = """
 import json, logging, os, sys, time
 t_start = time.time()
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # as phasesweep's embedded Ray: on 127.0.0.1 only
 import ray
 t_import = time.time()
 trials, steps, per_step, slots = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
