@@ -215,6 +215,7 @@ def test_a_rerun_with_another_pack_size_skips_finished_members_and_packs_the_res
     assert sorted(Counter(r.data.tags.get("phasesweep.pack", "alone") for r in runs).values()) == [1, 2, 2]
 
 
+@pytest.mark.slow  # a CLI sweep through Ray and MLflow, 20 s: the default tier keeps ~10 min
 def test_a_family_that_cannot_pack_says_so_in_one_line_and_runs_one_per_task(workdir):
     out = cli("-m", "experiment=ising_mc", "data.L=4", "train.steps=20", "seed=0,1", "pack.size=8", cwd=workdir)
     assert out.returncode == 0, out.stdout + out.stderr
