@@ -109,11 +109,9 @@ def _connect(cluster: DictConfig, requests: dict[tuple[float, float], int]) -> b
     return False
 
 
-def _slots(first: TrialSpec) -> int:
-    """Trials of `first`'s resource request that Ray's CPUs hold at once."""
-    import ray
-
-    return max(1, int(ray.cluster_resources().get("CPU", 1) // max(first.resources.cpus, 1e-3)))
+def _slots(first: TrialSpec, resources: dict[str, float]) -> int:
+    """Trials of `first`'s resource request that Ray's CPUs (`ray.cluster_resources()`) hold at once."""
+    return max(1, int(resources.get("CPU", 1) // max(first.resources.cpus, 1e-3)))
 
 
 def _warm_workers(first: TrialSpec, n_trials: int) -> list[Any]:
@@ -125,7 +123,7 @@ def _warm_workers(first: TrialSpec, n_trials: int) -> list[Any]:
     from workers.task import warm_up
 
     warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
-    return [warm.remote() for _ in range(min(_slots(first), n_trials))]
+    return [warm.remote() for _ in range(min(_slots(first, ray.cluster_resources()), n_trials))]
 
 
 def _axes(job_overrides: Sequence[Sequence[str]]) -> dict[str, list[str]]:
@@ -290,7 +288,7 @@ class _Driver:
         if commit:
             tags["mlflow.source.git.commit"] = commit
         resources = ray.cluster_resources()
-        slots = _slots(first)
+        slots = _slots(first, resources)
         if resume:
             _wait_for_orphans(self.client, self.experiment_id, sweep_name, lease_s, self.out)
         parent = self.parent = open_parent(
