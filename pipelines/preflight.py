@@ -26,7 +26,6 @@ from pathlib import Path
 
 from pipelines.validate import ConfigError, check_dir
 from workers.config import TrackingConfig
-from workers.sink import STORE_REFUSALS, free_space
 
 PROBE_TIMEOUT_S = 3.0
 LOCK_WAIT_S = 30.0
@@ -71,6 +70,8 @@ def _check_uri(uri: str) -> None:
 
 def _refused(exc: BaseException, uri: str) -> None:
     """Raise the one-line error for a store that refuses writes for good (full or read-only disk)."""
+    from workers.sink import STORE_REFUSALS, free_space  # (the sink imports MLflow)
+
     refusal = next((r for r in STORE_REFUSALS if r in str(exc).lower()), None)
     if refusal is not None:
         where = free_space(uri.removeprefix(SQLITE)) if uri.startswith(SQLITE) else "on the server"

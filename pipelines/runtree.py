@@ -29,8 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import RunStatus
-
 from pipelines.driver import command_line, create_trial_run
 from pipelines.sweepdata import ALL_VALUES, AXIS_TAG
 from workers import tracking
@@ -191,7 +189,7 @@ def open_parent(
     } | {f"{AXIS_TAG}{k}": axis_tag(v) for k, v in grown.items()}
     if parent is not None:
         parent_id = parent.info.run_id
-        client.update_run(parent_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        client.update_run(parent_id, status="RUNNING")
         tracking.set_tags(client, parent_id, live)
         return Parent(
             parent_id,
@@ -234,7 +232,7 @@ def place(
         return "skip", _result_of(finished[0], spec)
     if interrupted:
         spec.run_id = interrupted[0].info.run_id
-        client.update_run(spec.run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+        client.update_run(spec.run_id, status="RUNNING")
         for stale in STALE_ON_RESUME & set(interrupted[0].data.tags):
             client.delete_tag(spec.run_id, stale)
         return "resume", None

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -46,6 +45,8 @@ from workers import tracking
 from workers.spec import TrialResult, TrialSpec, TrialStatus
 
 if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
     from pipelines.expand import Expansion
 
 ROUND_TAG = "phasesweep.round"
@@ -63,6 +64,17 @@ and its servers then listen on all interfaces or on that address; with this fals
 macOS and Windows, the node address stays 127.0.0.1 and every server of the instance listens there."""
 
 
+def _import_ray(cluster: DictConfig) -> bool:
+    """Import Ray, in loopback-only mode (`LOOPBACK_ONLY`) for the embedded instance, which is started when
+    neither `cluster.address` nor RAY_ADDRESS names one; returns whether it is."""
+    embedded = not cluster.address and not os.environ.get("RAY_ADDRESS")
+    if embedded:
+        os.environ.setdefault(LOOPBACK_ONLY, "0")
+    import ray  # noqa: F401
+
+    return embedded
+
+
 def _connect(cluster: DictConfig, requests: dict[tuple[float, float], int]) -> bool:
     """Start the embedded local Ray, or join a cluster. Returns True if we started it.
 
@@ -70,9 +82,7 @@ def _connect(cluster: DictConfig, requests: dict[tuple[float, float], int]) -> b
     user's own setting of it is kept). A driver that joins a cluster keeps Ray's reachable address, which
     the cluster's nodes need to reach it."""
     address = cluster.address or None
-    embedded = address is None and not os.environ.get("RAY_ADDRESS")
-    if embedded:
-        os.environ.setdefault(LOOPBACK_ONLY, "0")
+    embedded = _import_ray(cluster)
     import ray
 
     if ray.is_initialized():  # a sweep of several rounds (`Round`) keeps the Ray its first round joined
@@ -196,8 +206,11 @@ def run_sweep(
         fail(str(err))
 
     out = console()
-    # The store opens (seconds, for a new sqlite file) while Ray starts (seconds, mostly waiting on its
-    # processes): both are needed before the first trial, neither needs the other.
+    # The store opens (seconds: importing MLflow, then for a new sqlite file every migration) while Ray
+    # starts (seconds, mostly waiting on its processes): both are needed before the first trial, neither
+    # needs the other. Ray is imported first, as each import holds the interpreter while it runs, and Ray's
+    # processes start only once `ray.init` is reached.
+    _import_ray(cluster)
     pool = ThreadPoolExecutor(1, thread_name_prefix="open-store")
     opening = pool.submit(open_experiment, first.tracking, uri)
     started = False
@@ -208,6 +221,8 @@ def run_sweep(
             experiment_id = opening.result()
         except ConfigError as err:
             fail(str(err))
+        from mlflow.tracking import MlflowClient  # (imported by now, in the store's thread)
+
         client = MlflowClient(tracking_uri=uri)
         lease_s = first.tracking.lease_s
         if resume:

@@ -217,3 +217,18 @@ def test_layering_catches_an_upward_import():
     assert upward_imports(edges) == [
         "workers/trial.py:3: workers.trial imports pipelines.main (workers must not import pipelines)"
     ]
+
+
+def test_the_sweep_driver_reaches_ray_init_without_the_heavy_imports():
+    """A sweep's driver imports MLflow in the store's thread while Ray starts, and torch only in the workers;
+    so everything it imports before `ray.init` must leave MLflow, torch, matplotlib and scipy out."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hydra_plugins.phasesweep.ray_launcher, pipelines.main, pipelines.sweep, pipelines.expand, "
+        "pipelines.preflight, pipelines.runtree, workers.tracking, workers.task; "
+        "print(' '.join(sorted(m for m in ('mlflow', 'torch', 'matplotlib', 'scipy', 'pandas') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

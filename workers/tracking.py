@@ -2,6 +2,9 @@
 
 The driver creates every run (so it can also end runs whose worker died); trials write
 into their run through `workers.sink.MLflowSink`.
+
+MLflow is imported inside the functions that call it: importing MLflow takes about 2 s of CPU, and the
+sweep driver imports this module before Ray starts, so that it can import MLflow while Ray starts.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Param, Run, RunTag
-from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,9 @@ def create_run(
     note: str | None = None,
 ) -> str:
     """Create a run with its params and tags logged in batches; returns its id."""
+    from mlflow.entities import Param
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
+
     tags = {k: str(v) for k, v in (tags or {}).items()}
     if parent_run_id:
         tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
@@ -160,6 +166,8 @@ def heartbeat(tracking_uri: str, run_id: str, every_s: float, first: dict[str, A
     event to stop. With `first`, the thread beats at once, with those tags in the same write, so the
     caller need not wait for it. A missed beat is only logged: a lease is four beats long, and the owner
     must not fail because one tag write was late."""
+    from mlflow.tracking import MlflowClient
+
     stop = threading.Event()
     client = MlflowClient(tracking_uri=tracking_uri)
 
@@ -180,5 +188,7 @@ def heartbeat(tracking_uri: str, run_id: str, every_s: float, first: dict[str, A
 
 
 def set_tags(client: MlflowClient, run_id: str, tags: dict[str, Any]) -> None:
+    from mlflow.entities import RunTag
+
     for chunk in chunks([RunTag(k, str(v)) for k, v in tags.items()], MAX_PARAMS_PER_BATCH):
         client.log_batch(run_id, tags=chunk, synchronous=True)
