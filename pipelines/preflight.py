@@ -9,7 +9,8 @@
 3. Can the experiment be read, or created?
 4. Does the store take a write? The probe sets the experiment tag `phasesweep.last_launch`.
 
-A sqlite store on a local disk is switched to write-ahead logging (`use_write_ahead_log`).
+A new local sqlite store starts as a copy of MLflow's empty schema (`seed_new_store`), and a sqlite
+store on a local disk is switched to write-ahead logging (`use_write_ahead_log`).
 
 The cheap checks come first, so a refused launch creates no store.
 """
@@ -18,7 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
 import os
+import shutil
+import sqlite3
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +31,8 @@ from pathlib import Path
 
 from pipelines.validate import ConfigError, check_dir
 from workers.config import TrackingConfig
+
+log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 3.0
 LOCK_WAIT_S = 30.0
@@ -150,8 +157,6 @@ def use_write_ahead_log(uri: str, mounts: str | None = None) -> bool:
     (sqlite.org/wal.html, "Disadvantages"), so a store on one (`NETWORK_FILESYSTEMS`) keeps the default
     mode, as does a store that another process holds locked just now: the mode is an optimisation,
     never a reason to stop. (`mounts`: the text of /proc/mounts, read when not given.)"""
-    import sqlite3
-
     if not uri.startswith(SQLITE):
         return False
     path = Path(uri[len(SQLITE) :])
@@ -165,13 +170,79 @@ def use_write_ahead_log(uri: str, mounts: str | None = None) -> bool:
         return False
 
 
+def template_dir() -> Path:
+    """Where the empty-store templates are kept: `$XDG_CACHE_HOME/phasesweep`, by default
+    `~/.cache/phasesweep`. Deleting it is always safe; the next new store makes a template again."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "phasesweep"
+
+
+def store_template(cache: Path) -> Path:
+    """MLflow's empty sqlite schema for the installed MLflow, made once per version in `cache`.
+
+    MLflow itself makes it, in a scratch file, by opening a new store: that creates the tables and runs
+    every migration. The one row MLflow adds, the Default experiment 0, is deleted, since it records
+    its artifact directory as an absolute path under the working directory of the day; MLflow adds it
+    again, with the right path, whenever it opens a store without it
+    (`SqlAlchemyStore._initialize_store_state`). The template lands by an atomic rename, so drivers that
+    make it at the same time never see half of one."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    template = cache / f"mlflow-{mlflow.__version__}-empty.db"
+    if template.is_file():
+        return template
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache, prefix="making-") as scratch:
+        db = Path(scratch) / "store.db"
+        MlflowClient(tracking_uri=f"{SQLITE}{db}").get_experiment("0")
+        with contextlib.closing(sqlite3.connect(db)) as con:
+            con.execute("DELETE FROM experiment_tags")
+            con.execute("DELETE FROM experiments")
+            con.commit()
+        os.replace(db, template)
+    return template
+
+
+def seed_new_store(uri: str, cache: Path | None = None) -> bool:
+    """Start a sqlite store that does not exist yet as a copy of MLflow's empty schema
+    (`store_template`); True if this call created it.
+
+    MLflow makes a new sqlite store by creating its tables and running each of its migrations: about
+    2.3 s of CPU here, in every working directory a sweep is launched from, and on a machine of two
+    cores that is CPU taken from Ray's start. The copy takes milliseconds, and MLflow opens it as the
+    store it would have made (its schema check, `_verify_schema`, passes; the Default experiment is
+    added on opening). Only a file that does not exist is ever created, through a hard link that fails
+    if another process created the store first; anything else (a server URI, an existing store, a
+    cache or a file system that refuses) leaves the store to MLflow, as before."""
+    if not uri.startswith(SQLITE):
+        return False
+    path = Path(uri[len(SQLITE) :]).expanduser()
+    if path.exists() or not path.parent.is_dir():
+        return False
+    try:
+        template = store_template(cache or template_dir())
+        scratch = path.with_name(f".{path.name}.{os.getpid()}.new")
+        shutil.copyfile(template, scratch)
+        try:
+            os.link(scratch, path)
+        finally:
+            scratch.unlink(missing_ok=True)
+    except (OSError, sqlite3.Error) as exc:  # FileExistsError included: another process made it first
+        log.debug("new store %s left to MLflow: %s", path, exc)
+        return False
+    return True
+
+
 def open_experiment(track: TrackingConfig, uri: str) -> str:
-    """The slow half of `check_tracking`: open the store (a new sqlite store runs every migration, ~3 s),
-    find or create the experiment, and check the store takes writes; returns the experiment id."""
+    """The slow half of `check_tracking`: open the store (a new sqlite store starts as a copy of MLflow's
+    empty schema, `seed_new_store`), find or create the experiment, and check the store takes writes;
+    returns the experiment id."""
     from mlflow.tracking import MlflowClient
 
     from workers import tracking
 
+    seed_new_store(uri)
     try:
         client = MlflowClient(tracking_uri=uri)
         experiment_id = _patiently(lambda: tracking.ensure_experiment(client, track.experiment))

@@ -1,5 +1,6 @@
-"""The local sqlite store: a sweep's driver puts it in write-ahead-log mode, except on a network file
-system, and a trial claims its run without waiting on the store while every claimed tag still lands."""
+"""The local sqlite store: a new one starts as a copy of MLflow's empty schema, a sweep's driver puts it
+in write-ahead-log mode, except on a network file system, and a trial claims its run without waiting on
+the store while every claimed tag still lands."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipelines.preflight import filesystem_type, open_experiment, use_write_ahead_log
+from pipelines.preflight import filesystem_type, open_experiment, seed_new_store, store_template, use_write_ahead_log
 from workers.config import TrackingConfig
 from workers.sink import MLflowSink
 from workers.tracking import HEARTBEAT_TAG
@@ -19,6 +20,52 @@ from workers.tracking import HEARTBEAT_TAG
 def journal_mode(path) -> str:
     with sqlite3.connect(path) as db:
         return db.execute("PRAGMA journal_mode").fetchone()[0].lower()
+
+
+def schema(path) -> dict[str, list]:
+    with sqlite3.connect(path) as db:
+        return {
+            "objects": sorted(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()),
+            "alembic": db.execute("SELECT version_num FROM alembic_version").fetchall(),
+            "workspaces": db.execute("SELECT * FROM workspaces").fetchall(),
+            "experiments": db.execute("SELECT experiment_id, name, artifact_location FROM experiments").fetchall(),
+        }
+
+
+def test_a_store_copied_from_the_template_is_the_store_mlflow_makes(tmp_path, monkeypatch):
+    cache, made, seeded = tmp_path / "cache", tmp_path / "made", tmp_path / "seeded"
+    for d in (made, seeded, tmp_path / "elsewhere"):
+        d.mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the template is made from another working directory
+    template = store_template(cache)
+    assert schema(template)["experiments"] == []  # MLflow's Default experiment is not carried over
+    monkeypatch.chdir(tmp_path)
+    assert seed_new_store(f"sqlite:///{seeded / 'mlflow.db'}", cache) is True
+    for where in (made, seeded):  # MLflow opens each; it makes the first, the second it finds
+        client = MlflowClient(f"sqlite:///{where / 'mlflow.db'}")
+        assert client.create_experiment("sweeps") == "1"
+        client.log_metric(client.create_run("1").info.run_id, "x", 0.5)
+    assert schema(seeded / "mlflow.db") == schema(made / "mlflow.db")
+    default = schema(seeded / "mlflow.db")["experiments"][0]
+    assert default[:2] == (0, "Default") and default[2].startswith(str(tmp_path / "mlruns"))
+
+
+def test_seeding_creates_only_a_store_that_does_not_exist(tmp_path):
+    cache = tmp_path / "cache"
+    held = tmp_path / "mlflow.db"
+    held.write_bytes(b"a store of someone else's")
+    assert seed_new_store(f"sqlite:///{held}", cache) is False
+    assert held.read_bytes() == b"a store of someone else's"
+    assert seed_new_store(f"sqlite:///{tmp_path / 'missing' / 'mlflow.db'}", cache) is False
+    assert not (tmp_path / "missing").exists()
+    assert seed_new_store("http://127.0.0.1:5000", cache) is False
+    assert not cache.exists()  # none of these needed a template
+    assert seed_new_store(f"sqlite:///{tmp_path / 'a.db'}", cache) is True
+    (template,) = cache.iterdir()
+    made = template.stat().st_mtime_ns
+    assert seed_new_store(f"sqlite:///{tmp_path / 'b.db'}", cache) is True
+    assert [p.name for p in cache.iterdir()] == [template.name] and template.stat().st_mtime_ns == made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.db", "b.db", "cache", "mlflow.db"]  # no scratch left
 
 
 def test_a_new_local_store_is_opened_in_write_ahead_log_mode(tmp_path):
