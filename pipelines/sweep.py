@@ -124,18 +124,6 @@ def _slots(first: TrialSpec, resources: dict[str, float]) -> int:
     return max(1, int(resources.get("CPU", 1) // max(first.resources.cpus, 1e-3)))
 
 
-def _warm_workers(first: TrialSpec, n_trials: int) -> list[Any]:
-    """Ask each slot's worker to import torch and MLflow (`workers.task.warm_up`) now, as soon as Ray is up:
-    it takes seconds, and runs while the driver opens the store and the parent run. Nothing waits on
-    these tasks: a trial queued behind a warm-up simply starts in a worker that has its imports."""
-    import ray
-
-    from workers.task import warm_up
-
-    warm = ray.remote(warm_up).options(num_cpus=first.resources.cpus, num_gpus=first.resources.gpus)
-    return [warm.remote() for _ in range(min(_slots(first, ray.cluster_resources()), n_trials))]
-
-
 def _axes(job_overrides: Sequence[Sequence[str]]) -> dict[str, list[str]]:
     axes: dict[str, list[str]] = {}
     for overrides in job_overrides:
@@ -216,7 +204,6 @@ def run_sweep(
     started = False
     try:
         started = _connect(cluster, trials.resource_requests)
-        warming = _warm_workers(first, len(trials))  # the workers import while the store finishes opening
         try:
             experiment_id = opening.result()
         except ConfigError as err:
@@ -244,7 +231,6 @@ def run_sweep(
             declared=declared,
             pack_size=first_cfg.pack.size,
             round=round,
-            warming=warming,
         )
         return driver.run(first, sweep_name=sweep_name, resume=resume, sweep_dir=sweep_dir, lease_s=lease_s)
     finally:
@@ -270,11 +256,8 @@ class _Driver:
         declared: Sequence[str] = (),
         pack_size: Any = 1,
         round: Round | None = None,
-        warming: list[Any] = (),
     ):
         self.trials, self.out, self.client = trials, out, client
-        self.warming = list(warming)
-        """The workers' warm-up tasks (`_warm_workers`); nothing waits on them."""
         self.experiment_id, self.uri, self.poll_s = experiment_id, uri, poll_s
         self.round = round
         self.axes = _axes(trials)
@@ -286,7 +269,8 @@ class _Driver:
         """The keys in a child run's name: the swept ones, and those the sweep file declares."""
         self.labels = [run_name(o, self.named) or "trial" for o in trials]
         self.drawing = ThreadPoolExecutor(1, thread_name_prefix="curves")
-        """Draws each finished trial's training curves here, off the trial's and the worker's path."""
+        """Draws each finished trial's training curves here, off the trial's and the worker's path. Its
+        first job imports matplotlib, while the first trials run."""
         self.results: list[TrialResult | None] = [None] * len(trials)
         self.specs: list[TrialSpec | None] = [None] * len(trials)
         self.counts = {"skip": 0, "resume": 0, "new": 0}
@@ -371,7 +355,10 @@ class _Driver:
         the user interrupted (Ctrl-C)."""
         import ray
 
+        from workers.curves import prepare_drawing
         from workers.task import ray_pack, ray_trial  # torch-free: only the workers import the trial's code
+
+        self.drawing.submit(prepare_drawing)
 
         task, pack_task = ray.remote(ray_trial), ray.remote(ray_pack)
         self.n_packs = 0

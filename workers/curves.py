@@ -162,6 +162,19 @@ def _draw(ax, history: History, key: str, label: str, **style) -> None:
             ax.fill_between(bx, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+def prepare_drawing() -> None:
+    """Import what drawing a figure takes (matplotlib, its Agg backend, its font list): about a second
+    of CPU, which a driver spends here while its first trials run rather than after they end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+    from matplotlib import font_manager
+
+    font_manager.fontManager.findfont("DejaVu Sans")
+
+
 def plot_history(history: History, title: str = ""):
     """The training-curves figure of one trial (see the module docstring for its panels)."""
     import matplotlib

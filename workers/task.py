@@ -35,14 +35,3 @@ def ray_pack(specs: list[TrialSpec], label: str) -> list[TrialResult]:
             spec.train.device = Device.cpu
     node = ray.get_runtime_context().get_node_id()
     return run_pack(specs, tags={"phasesweep.ray_node": node, "phasesweep.pack": label}, draw_curves=False)
-
-
-def warm_up() -> int:
-    """Import what every trial needs (torch, MLflow) in this worker before its first trial, while the
-    driver is still opening the sweep's runs; returns the worker's pid. (Not matplotlib: the driver draws
-    the training curves, and a family with figures of its own imports it when it draws them.)"""
-    import os
-
-    import workers.trial  # noqa: F401
-
-    return os.getpid()
