@@ -123,3 +123,19 @@ def test_a_claim_is_written_by_the_heartbeat_thread_and_its_tags_again_at_the_en
     assert run.info.status == "FINISHED"
     assert run.data.tags["phasesweep.node"] == "here" and run.data.tags["phasesweep.status"] == "finished"
     assert run.data.metrics == {"train/loss": 0.25}
+
+
+def test_a_trial_that_ends_before_it_claims_its_run_still_records_where_it_ran(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("early")).info.run_id
+    sink = MLflowSink(uri, run_id, spool_dir=tmp_path / "spool")
+    sink.hold_claim({"phasesweep.node": "here", "phasesweep.device": "cpu"})  # a family that fails to build
+    sink.terminate("FAILED", {"phasesweep.status": "failed"})
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED" and HEARTBEAT_TAG not in run.data.tags
+    assert {k: run.data.tags[k] for k in ("phasesweep.node", "phasesweep.device", "phasesweep.status")} == {
+        "phasesweep.node": "here",
+        "phasesweep.device": "cpu",
+        "phasesweep.status": "failed",
+    }

@@ -114,13 +114,20 @@ class MLflowSink:
         self._claim_tags: dict[str, Any] = {}
 
     # ----------------------------------------------------------------------- the lease
+    def hold_claim(self, tags: dict[str, Any]) -> None:
+        """Keep the tags of this trial's claim (where it runs): they go with its first heartbeat
+        (`start_heartbeat`) and again with its closing tags (`terminate`), so a trial that ends before it
+        beats still records them."""
+        self._claim_tags = dict(tags)
+
     def start_heartbeat(self, every_s: float, tags: dict[str, Any] | None = None) -> None:
-        """Claim the run: beat now, with any other `tags` in the same write, then every `every_s` seconds
-        until `stop_heartbeat()`, all from a daemon thread, so the trial starts without waiting on the
-        store. The claim's `tags` are written again with the closing ones (`terminate`), so a claim the
-        store missed loses nothing."""
+        """Claim the run: beat now, with the claim's `tags` (by default those of `hold_claim`) in the same
+        write, then every `every_s` seconds until `stop_heartbeat()`, all from a daemon thread, so the
+        trial starts without waiting on the store. The claim's tags are written again with the closing
+        ones (`terminate`), so a claim the store missed loses nothing."""
         self.stop_heartbeat()
-        self._claim_tags = dict(tags or {})
+        if tags is not None:
+            self.hold_claim(tags)
         self._stop_beating = heartbeat(self.tracking_uri, self.run_id, every_s, first=self._claim_tags)
 
     def stop_heartbeat(self) -> None:

@@ -148,10 +148,16 @@ class _Member:
         self.resumed_from = 0
 
     def open(self, tags: dict[str, Any]) -> None:
-        """Claim the run (its first heartbeat, with `tags` in the same write) and send what a previous
-        attempt could not."""
-        self.sink.start_heartbeat(self.spec.tracking.lease_s / 4, tags)  # this trial owns its run while it beats
+        """Send what a previous attempt could not, and keep `tags` for the claim (`claim`)."""
+        self.sink.hold_claim(tags)
         self.sink.replay_spool()
+
+    def claim(self) -> None:
+        """Claim the run: its first heartbeat, with the kept tags in the same write, from the heartbeat
+        thread; this trial owns its run while it beats. Made after `resume`, whose read of the run it
+        would otherwise slow: both are store requests, and Python runs one thread at a time (6 ms less
+        before each sleeping trial starts, measured in process)."""
+        self.sink.start_heartbeat(self.spec.tracking.lease_s / 4)
 
     def resume(self, population, i: int, solo: bool) -> int:
         """Load the member's checkpoint into the population, if it has one; returns its first step."""
@@ -305,6 +311,8 @@ def run_pack(
         else:
             population = load_population(lead.model.family)(specs, device)
         starts = [member.resume(population, i, solo) for i, member in enumerate(members)]
+        for member in members:
+            member.claim()
         for member, first in zip(members, starts, strict=True):
             member.steps_done = member.resumed_from = first
             if first:  # a fresh run gets `resumed_from` 0 with its final tags, one write fewer
