@@ -22,10 +22,18 @@ def journal_mode(path) -> str:
         return db.execute("PRAGMA journal_mode").fetchone()[0].lower()
 
 
+def _clauses(sql: str | None) -> list[str]:
+    """A CREATE statement's clauses, in order of their text: MLflow's migrations list a table's CHECK
+    constraints in an order that differs from one interpreter to the next (two stores MLflow makes itself
+    differ so)."""
+    return sorted(line.strip().rstrip(",") for line in (sql or "").splitlines())
+
+
 def schema(path) -> dict[str, list]:
     with sqlite3.connect(path) as db:
+        objects = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
         return {
-            "objects": sorted(db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()),
+            "objects": sorted((kind, name, table, _clauses(sql)) for kind, name, table, sql in objects),
             "alembic": db.execute("SELECT version_num FROM alembic_version").fetchall(),
             "workspaces": db.execute("SELECT * FROM workspaces").fetchall(),
             "experiments": db.execute("SELECT experiment_id, name, artifact_location FROM experiments").fetchall(),
